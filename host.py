@@ -1,0 +1,335 @@
+"""The seam between this pack and ComfyUI: the only module that imports comfy.*, folder_paths, server or
+latent_preview.
+
+Inside ComfyUI every function here uses the host's own machinery (memory manager, progress bar with
+interrupt, latent previews, model folders). Outside it (tests, the headless runner, library use) the same
+calls behave the same way with plain torch, tqdm and folders from the environment, so the model layer and
+the nodes never need to know where they run.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+
+log = logging.getLogger("DiffusersVideo")
+
+try:  # ComfyUI puts its root on sys.path before importing custom nodes.
+    import comfy.model_management as _mm
+    import comfy.utils as _comfy_utils
+    import folder_paths as _folder_paths
+
+    IN_COMFY = True
+except ImportError:
+    _mm = _comfy_utils = _folder_paths = None
+    IN_COMFY = False
+
+# ComfyUI's own folder names, plus ours for motion adapters.
+MODEL_FOLDERS = (
+    "diffusers",
+    "diffusion_models",
+    "vae",
+    "text_encoders",
+    "controlnet",
+    "loras",
+    "clip_vision",
+    "animatediff_models",
+)
+WEIGHT_EXTENSIONS = (".safetensors", ".sft", ".pt", ".pth", ".bin", ".ckpt")
+
+
+class Interrupted(RuntimeError):
+    """Raised outside ComfyUI when an interrupt was requested (inside, ComfyUI's own exception is used)."""
+
+
+# --------------------------------------------------------------------------------------------- devices
+
+
+def torch_device():
+    import torch
+
+    if IN_COMFY:
+        return _mm.get_torch_device()
+    if os.environ.get("DV_DEVICE"):
+        return torch.device(os.environ["DV_DEVICE"])
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def offload_device():
+    import torch
+
+    if IN_COMFY:
+        return _mm.unet_offload_device()
+    return torch.device("cpu")
+
+
+def intermediate_device():
+    """Where IMAGE tensors live between nodes (ComfyUI's choice inside the host, CPU outside)."""
+    import torch
+
+    if IN_COMFY:
+        return _mm.intermediate_device()
+    return torch.device("cpu")
+
+
+def default_dtype(device=None):
+    """fp32 on CPU; bf16 where the GPU supports it, else fp16."""
+    import torch
+
+    device = device or torch_device()
+    if device.type == "cpu":
+        return torch.float32
+    if IN_COMFY:
+        return torch.bfloat16 if _mm.should_use_bf16(device) else torch.float16
+    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return torch.float16
+
+
+# ------------------------------------------------------------------------------------- memory manager
+
+
+class ManagedModule:
+    """A diffusers/transformers module registered with the host's memory manager.
+
+    ComfyUI's ModelPatcher assigns `model.device`, which is a read-only property on diffusers and
+    transformers models, so the module is held in a thin nn.Module with a plain `device` attribute and
+    that holder is what the ModelPatcher manages. Then /free, OOM recovery and model swapping reach it.
+    """
+
+    def __init__(self, module, label: str) -> None:
+        import torch
+
+        class _Holder(torch.nn.Module):
+            def __init__(self, inner) -> None:
+                super().__init__()
+                self.inner = inner
+                self.device = None
+
+        self.label = label
+        self.module = module
+        self.patcher = None
+        if IN_COMFY:
+            import comfy.model_patcher
+
+            holder = _Holder(module)
+            holder.device = next(iter(module.parameters()), torch.empty(0)).device
+            self.patcher = comfy.model_patcher.ModelPatcher(
+                holder, load_device=torch_device(), offload_device=offload_device()
+            )
+
+    @property
+    def device(self):
+        import torch
+
+        return next(iter(self.module.parameters()), torch.empty(0)).device
+
+    @property
+    def dtype(self):
+        import torch
+
+        return next(iter(self.module.parameters()), torch.empty(0)).dtype
+
+    def __repr__(self) -> str:
+        return f"ManagedModule({self.label})"
+
+
+def load_to_device(managed: Iterable[ManagedModule]) -> None:
+    """Bring modules to the compute device before use (ComfyUI: through load_models_gpu)."""
+    managed = [m for m in managed if m is not None]
+    if IN_COMFY:
+        _mm.load_models_gpu([m.patcher for m in managed], force_full_load=True)
+        return
+    device = torch_device()
+    for m in managed:
+        if m.device != device:
+            m.module.to(device)
+
+
+def loaded_patchers() -> list:
+    """The pack's modules that ComfyUI's memory manager currently holds loaded (for /dv/models and tests)."""
+    if not IN_COMFY:
+        return []
+    return [lm.model for lm in _mm.current_loaded_models if _is_ours(lm.model)]
+
+
+def _is_ours(patcher) -> bool:
+    inner = getattr(getattr(patcher, "model", None), "inner", None)
+    return inner is not None and type(inner).__module__.split(".")[0] in ("diffusers", "transformers")
+
+
+def soft_empty_cache() -> None:
+    if IN_COMFY:
+        _mm.soft_empty_cache()
+        return
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+# ------------------------------------------------------------------------------------------- progress
+
+_interrupt_requested = threading.Event()
+
+
+def request_interrupt() -> None:
+    """Outside ComfyUI: ask the running sampler to stop at its next step (inside, use ComfyUI's button)."""
+    _interrupt_requested.set()
+
+
+def check_interrupt() -> None:
+    if IN_COMFY:
+        _mm.throw_exception_if_processing_interrupted()
+        return
+    if _interrupt_requested.is_set():
+        _interrupt_requested.clear()
+        raise Interrupted("Interrupted by request.")
+
+
+class Progress:
+    """Per-step progress; every update is also where an interrupt takes effect."""
+
+    def __init__(self, total: int, desc: str = "") -> None:
+        self.total = max(int(total), 1)
+        self.current = 0
+        self._bar = None
+        self._tqdm = None
+        if IN_COMFY:
+            self._bar = _comfy_utils.ProgressBar(self.total)
+        elif os.environ.get("DV_PROGRESS", "1") != "0":
+            from tqdm.auto import tqdm
+
+            self._tqdm = tqdm(total=self.total, desc=desc or None, leave=False)
+
+    def update(self, n: int = 1, preview: Any = None) -> None:
+        self.current = min(self.current + n, self.total)
+        if self._bar is not None:
+            self._bar.update_absolute(self.current, self.total, preview)
+        if self._tqdm is not None:
+            self._tqdm.update(n)
+        check_interrupt()
+
+    def close(self) -> None:
+        if self._tqdm is not None:
+            self._tqdm.close()
+
+
+def latent_previewer(latent_format_name: str | None) -> Callable[[Any], Any] | None:
+    """A function turning a [B, C, F, H, W] latent into a preview for the progress bar, or None.
+
+    Only inside ComfyUI and only for families ComfyUI has a latent format for: the previews come from its
+    Latent2RGB/TAESD previewers and the user's --preview-method setting.
+    """
+    if not IN_COMFY or not latent_format_name:
+        return None
+    import comfy.latent_formats
+    import latent_preview
+
+    fmt_cls = getattr(comfy.latent_formats, latent_format_name, None)
+    if fmt_cls is None:
+        return None
+    previewer = latent_preview.get_previewer(torch_device(), fmt_cls())
+    if previewer is None:
+        return None
+    return lambda x0: previewer.decode_latent_to_preview_image("JPEG", x0)
+
+
+# ------------------------------------------------------------------------------------------ folders
+
+
+def _standalone_models_dir() -> str:
+    return os.path.abspath(os.environ.get("DV_MODELS_DIR", "models"))
+
+
+if IN_COMFY:
+    # Add our motion-adapter folder without clobbering an extra_model_paths.yaml entry of the same name.
+    _default = os.path.join(_folder_paths.models_dir, "animatediff_models")
+    if "animatediff_models" in _folder_paths.folder_names_and_paths:
+        _folder_paths.add_model_folder_path("animatediff_models", _default)
+    else:
+        _folder_paths.folder_names_and_paths["animatediff_models"] = (
+            [_default],
+            set(_folder_paths.supported_pt_extensions),
+        )
+
+
+def folder_paths_for(kind: str) -> list[str]:
+    if IN_COMFY:
+        try:
+            return _folder_paths.get_folder_paths(kind)
+        except KeyError:
+            return []
+    return [os.path.join(_standalone_models_dir(), kind)]
+
+
+def list_model_files(kind: str) -> list[str]:
+    """Weight files of one model folder, as names relative to it (what ComfyUI shows in a combo)."""
+    if IN_COMFY:
+        try:
+            return list(_folder_paths.get_filename_list(kind))
+        except KeyError:
+            return []
+    names: list[str] = []
+    for base in folder_paths_for(kind):
+        for root, _dirs, files in os.walk(base, followlinks=True):
+            for f in files:
+                if f.lower().endswith(WEIGHT_EXTENSIONS):
+                    names.append(os.path.relpath(os.path.join(root, f), base))
+    return sorted(set(names))
+
+
+def list_diffusers_folders(kind: str = "diffusers", marker: str = "model_index.json") -> list[str]:
+    """Folders holding a diffusers model (found by their model_index.json or config.json)."""
+    names: list[str] = []
+    for base in folder_paths_for(kind):
+        if not os.path.isdir(base):
+            continue
+        for root, _dirs, files in os.walk(base, followlinks=True):
+            if marker in files:
+                names.append(os.path.relpath(root, base))
+    return sorted(set(names))
+
+
+def resolve_in_folder(kind: str, name: str) -> str | None:
+    """The full path of `name` inside one of the `kind` folders, or None. Refuses paths that escape them."""
+    for base in folder_paths_for(kind):
+        base_abs = os.path.realpath(base)
+        candidate = os.path.realpath(os.path.join(base_abs, name))
+        if os.path.commonpath([base_abs, candidate]) != base_abs:
+            continue
+        if os.path.exists(candidate):
+            return candidate
+    return None
+
+
+def output_directory() -> str:
+    if IN_COMFY:
+        return _folder_paths.get_output_directory()
+    return os.path.abspath(os.environ.get("DV_OUTPUT_DIR", "output"))
+
+
+def temp_directory() -> str:
+    if IN_COMFY:
+        return _folder_paths.get_temp_directory()
+    import tempfile
+
+    return os.path.join(tempfile.gettempdir(), "diffusers_video")
+
+
+def input_directory() -> str:
+    if IN_COMFY:
+        return _folder_paths.get_input_directory()
+    return os.path.abspath(os.environ.get("DV_INPUT_DIR", "input"))
+
+
+def metadata_disabled() -> bool:
+    """ComfyUI's --disable-metadata switch (outside the host: DV_DISABLE_METADATA=1)."""
+    if IN_COMFY:
+        from comfy.cli_args import args
+
+        return bool(args.disable_metadata)
+    return os.environ.get("DV_DISABLE_METADATA") == "1"

@@ -1,0 +1,126 @@
+"""The objects that travel between the pack's nodes (DV_MODEL, DV_VAE, DV_TEXT_ENCODER, DV_SCHEDULER,
+DV_CONDITIONING). Each carries its family so a wrong wire is caught with a clear message."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..host import ManagedModule
+from .families import Family, LatentGeometry
+
+
+@dataclass(eq=False)
+class DVModel:
+    """The denoiser (DiT or UNet) of one family, registered with the memory manager."""
+
+    managed: ManagedModule
+    family: Family
+    geometry: LatentGeometry
+    source: str
+    scheduler: DVSchedulerSpec | None = None  # the scheduler saved beside the model, if any
+
+    @property
+    def module(self):
+        return self.managed.module
+
+
+@dataclass(eq=False)
+class DVVAE:
+    managed: ManagedModule
+    family: Family
+    source: str
+
+    @property
+    def module(self):
+        return self.managed.module
+
+    @property
+    def geometry(self) -> LatentGeometry:
+        return geometry_from_config(self.module.config, self.family)
+
+
+@dataclass(eq=False)
+class DVTextEncoder:
+    managed: ManagedModule
+    tokenizer: Any
+    family: Family
+    source: str
+
+    @property
+    def module(self):
+        return self.managed.module
+
+
+@dataclass(frozen=True)
+class DVSchedulerSpec:
+    """A scheduler recipe: class name, base config and overrides.
+
+    A fresh instance is made per sampler run, because diffusers schedulers keep per-run state (timesteps,
+    step index) that must not leak between graph branches or queue runs. A recipe without a base config
+    (DVScheduler with nothing wired into `base`) takes the model's own scheduler config as its base, so
+    switching to another class keeps the model's noise schedule (betas, prediction type, shift).
+    """
+
+    class_name: str | None
+    config: tuple[tuple[str, Any], ...] = ()
+    overrides: tuple[tuple[str, Any], ...] = ()
+    source: str = ""
+
+    @classmethod
+    def from_scheduler(cls, scheduler, source: str = "") -> DVSchedulerSpec:
+        return cls(type(scheduler).__name__, _freeze(dict(scheduler.config)), (), source)
+
+    @classmethod
+    def from_config_dict(cls, class_name: str, config: dict[str, Any], source: str = "") -> DVSchedulerSpec:
+        return cls(class_name, _freeze(config), (), source)
+
+    def config_dict(self) -> dict[str, Any]:
+        return {k: _thaw(v) for k, v in self.config}
+
+    def on_top_of(self, base: DVSchedulerSpec) -> DVSchedulerSpec:
+        """This recipe with `base` filling in what it leaves open."""
+        return DVSchedulerSpec(
+            self.class_name or base.class_name,
+            self.config or base.config,
+            tuple(sorted({**dict(base.overrides), **dict(self.overrides)}.items())),
+            self.source or base.source,
+        )
+
+    def create(self):
+        import diffusers
+
+        config = {**self.config_dict(), **{k: _thaw(v) for k, v in self.overrides}}
+        return getattr(diffusers, self.class_name).from_config(config)
+
+
+def _freeze(config: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+    return tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in config.items()))
+
+
+def _thaw(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+@dataclass(eq=False)
+class DVConditioning:
+    """Text embeddings for one prompt and its negative prompt, from one family's text encoder."""
+
+    family: Family
+    prompt: str
+    negative_prompt: str
+    embeds: dict[str, Any]  # the pipeline's own keyword names: prompt_embeds, negative_prompt_embeds, ...
+    notes: list[str] = field(default_factory=list)
+
+
+def geometry_from_config(cfg: Mapping[str, Any], family: Family) -> LatentGeometry:
+    """The latent geometry of a VAE, read from its config (the family's default where it is silent)."""
+    default = family.geometry
+    spatial = 2 ** (len(cfg.block_out_channels) - 1) if "block_out_channels" in cfg else default.spatial
+    return LatentGeometry(
+        spatial=spatial,
+        temporal=int(cfg.get("temporal_compression_ratio", default.temporal)),
+        channels=int(cfg.get("latent_channels", default.channels)),
+        scaling_factor=float(cfg.get("scaling_factor", default.scaling_factor)),
+    )

@@ -1,0 +1,227 @@
+"""Finding and loading diffusers components from ComfyUI's model folders.
+
+Families are detected from the model's own config (`_class_name` in model_index.json / config.json),
+never from file names. Only diffusers and transformers classes are instantiated: a folder that names any
+other library would need remote code, which this pack never runs.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+from typing import Any
+
+from .. import host
+from ..errors import DVInputError
+from .components import DVVAE, DVModel, DVSchedulerSpec, DVTextEncoder, geometry_from_config
+from .families import FAMILIES, Family, family_for_class, task_for_pipeline
+
+DTYPES = ("auto", "fp32", "bf16", "fp16")
+TRUSTED_LIBRARIES = ("diffusers", "transformers")
+
+
+def torch_dtype(name: str):
+    import torch
+
+    if name == "auto":
+        return host.default_dtype()
+    return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[name]
+
+
+def read_json(path: str) -> dict[str, Any]:
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def supported_pipelines() -> str:
+    return ", ".join(name for fam in FAMILIES for name in fam.pipeline_classes.values())
+
+
+# ----------------------------------------------------------------------------------------- listings
+
+
+def list_pipeline_folders() -> list[str]:
+    return host.list_diffusers_folders("diffusers", "model_index.json")
+
+
+def list_component_folders(class_names: tuple[str, ...] | None, role: str) -> list[str]:
+    """`<pipeline folder>/<subfolder>` entries whose config names a class of this role.
+
+    role is "model", "vae" or "text_encoder"; class_names None means every family's classes of that role.
+    """
+    wanted = set(class_names or _all_classes(role))
+    found = []
+    for folder in list_pipeline_folders():
+        path = host.resolve_in_folder("diffusers", folder)
+        if path is None:
+            continue
+        try:
+            index = read_json(os.path.join(path, "model_index.json"))
+        except (OSError, ValueError):
+            continue
+        for sub, spec in index.items():
+            if isinstance(spec, list) and len(spec) == 2 and spec[1] in wanted:
+                found.append(f"{folder}/{sub}")
+    return sorted(found)
+
+
+def _all_classes(role: str) -> set[str]:
+    attr = {"model": "model_classes", "vae": "vae_classes", "text_encoder": "text_encoder_classes"}[role]
+    return {c for fam in FAMILIES for c in getattr(fam, attr)}
+
+
+# ------------------------------------------------------------------------------------------ loading
+
+
+def _component_class(library: str, class_name: str, node: str, input_name: str):
+    if library not in TRUSTED_LIBRARIES:
+        raise DVInputError(
+            node,
+            input_name,
+            f"the folder asks for {library}.{class_name}, which would need remote code.",
+            "folders whose components are diffusers or transformers classes.",
+        )
+    module = importlib.import_module(library)
+    cls = getattr(module, class_name, None)
+    if cls is None:
+        raise DVInputError(
+            node,
+            input_name,
+            f"{library} {module.__version__} has no class {class_name}.",
+            "upgrade the library or pick a folder made for this version.",
+        )
+    return cls
+
+
+def _resolve(kind: str, name: str, node: str, input_name: str) -> str:
+    path = host.resolve_in_folder(kind, name)
+    if path is None:
+        where = ", ".join(host.folder_paths_for(kind)) or kind
+        raise DVInputError(node, input_name, f"'{name}' was not found in the {kind} folder ({where}).",
+                           "one of the names listed in the widget; refresh the page after adding models.")
+    return path
+
+
+def load_pipeline_folder(name: str, dtype_name: str, node: str = "DVPipelineLoader",
+                         input_name: str = "model") -> dict[str, Any]:
+    """Every component of one diffusers folder, each registered with the memory manager."""
+    path = _resolve("diffusers", name, node, input_name)
+    index_path = os.path.join(path, "model_index.json")
+    if not os.path.isfile(index_path):
+        raise DVInputError(node, input_name, f"'{name}' has no model_index.json, so it is not a diffusers folder.",
+                           "a folder saved by DiffusionPipeline.save_pretrained.")
+    index = read_json(index_path)
+    pipeline_class = index.get("_class_name", "?")
+    family = family_for_class(pipeline_class)
+    if family is None:
+        raise DVInputError(node, input_name, f"'{name}' is a {pipeline_class} folder, which this pack does not run.",
+                           f"folders of {supported_pipelines()}.")
+    dtype = torch_dtype(dtype_name)
+    loaded: dict[str, Any] = {}
+    for sub, spec in index.items():
+        if sub.startswith("_") or not isinstance(spec, list) or spec[0] is None:
+            continue
+        library, class_name = spec
+        cls = _component_class(library, class_name, node, input_name)
+        subdir = os.path.join(path, sub)
+        if sub == "scheduler" or sub.startswith("tokenizer"):
+            loaded[sub] = cls.from_pretrained(subdir)
+        else:
+            loaded[sub] = cls.from_pretrained(subdir, dtype=dtype).eval()
+    return {
+        "family": family,
+        "task": task_for_pipeline(pipeline_class),
+        "components": loaded,
+        "source": name,
+    }
+
+
+def wrap_components(loaded: dict[str, Any]) -> dict[str, Any]:
+    """DV objects for the loaded components of one folder, in a fixed order of roles."""
+    family: Family = loaded["family"]
+    comps = loaded["components"]
+    source = loaded["source"]
+    denoiser_key = "transformer" if "transformer" in comps else "unet"
+    vae = DVVAE(host.ManagedModule(comps["vae"], f"{source}/vae"), family, source)
+    model = DVModel(
+        host.ManagedModule(comps[denoiser_key], f"{source}/{denoiser_key}"),
+        family,
+        geometry_from_config(comps["vae"].config, family),
+        source,
+    )
+    text_encoder = None
+    if comps.get("text_encoder") is not None:
+        text_encoder = DVTextEncoder(
+            host.ManagedModule(comps["text_encoder"], f"{source}/text_encoder"),
+            comps.get("tokenizer"),
+            family,
+            source,
+        )
+    scheduler = DVSchedulerSpec.from_scheduler(comps["scheduler"], source)
+    return {"model": model, "vae": vae, "text_encoder": text_encoder, "scheduler": scheduler}
+
+
+def _load_subfolder(name: str, role: str, node: str, input_name: str, dtype_name: str):
+    path = _resolve("diffusers", name, node, input_name)
+    config_path = os.path.join(path, "config.json")
+    if not os.path.isfile(config_path):
+        raise DVInputError(node, input_name, f"'{name}' has no config.json.",
+                           "a component subfolder of a diffusers folder, e.g. CogVideoX-2b/transformer.")
+    class_name = read_json(config_path).get("_class_name") or read_json(config_path).get("architectures", ["?"])[0]
+    if class_name not in _all_classes(role):
+        raise DVInputError(node, input_name, f"'{name}' holds a {class_name}, which is not a {role.replace('_', ' ')} "
+                           "of a supported family.", ", ".join(sorted(_all_classes(role))) + ".")
+    library = "transformers" if role == "text_encoder" else "diffusers"
+    cls = _component_class(library, class_name, node, input_name)
+    return cls.from_pretrained(path, dtype=torch_dtype(dtype_name)).eval(), class_name, path
+
+
+def _family_of_folder(path: str) -> Family | None:
+    index = os.path.join(os.path.dirname(path), "model_index.json")
+    if os.path.isfile(index):
+        return family_for_class(read_json(index).get("_class_name", ""))
+    return None
+
+
+def load_model(name: str, dtype_name: str, node: str = "DVModelLoader", input_name: str = "model") -> DVModel:
+    module, class_name, path = _load_subfolder(name, "model", node, input_name, dtype_name)
+    family = family_for_class(class_name)
+    geometry = family.geometry
+    vae_config = os.path.join(os.path.dirname(path), "vae", "config.json")
+    if os.path.isfile(vae_config):
+        # The sibling VAE's config tells the latent geometry; without it the released models' values apply.
+        geometry = geometry_from_config(read_json(vae_config), family)
+    scheduler = None
+    scheduler_dir = os.path.join(os.path.dirname(path), "scheduler")
+    if os.path.isfile(os.path.join(scheduler_dir, "scheduler_config.json")):
+        config = read_json(os.path.join(scheduler_dir, "scheduler_config.json"))
+        class_name = config.pop("_class_name", None)
+        config = {k: v for k, v in config.items() if not k.startswith("_")}
+        if class_name:
+            scheduler = DVSchedulerSpec.from_config_dict(class_name, config, name)
+    return DVModel(host.ManagedModule(module, name), family, geometry, name, scheduler)
+
+
+def load_vae(name: str, dtype_name: str, node: str = "DVVAELoader", input_name: str = "vae") -> DVVAE:
+    module, class_name, _path = _load_subfolder(name, "vae", node, input_name, dtype_name)
+    return DVVAE(host.ManagedModule(module, name), family_for_class(class_name), name)
+
+
+def load_text_encoder(name: str, dtype_name: str, node: str = "DVTextEncoderLoader",
+                      input_name: str = "text_encoder") -> DVTextEncoder:
+    path = _resolve("diffusers", name, node, input_name)
+    family = _family_of_folder(path)
+    if family is None:
+        raise DVInputError(node, input_name, f"'{name}' is not inside a diffusers folder of a supported family, "
+                           "so the tokenizer and family cannot be found.",
+                           "a text_encoder subfolder of a diffusers folder, e.g. CogVideoX-2b/text_encoder.")
+    module, _class_name, _ = _load_subfolder(name, "text_encoder", node, input_name, dtype_name)
+    sub = os.path.basename(path.rstrip(os.sep))
+    tok_dir = os.path.join(os.path.dirname(path), sub.replace("text_encoder", "tokenizer"))
+    index = read_json(os.path.join(os.path.dirname(path), "model_index.json"))
+    tok_spec = index.get(os.path.basename(tok_dir))
+    tokenizer = None
+    if tok_spec and os.path.isdir(tok_dir):
+        tokenizer = _component_class(tok_spec[0], tok_spec[1], node, input_name).from_pretrained(tok_dir)
+    return DVTextEncoder(host.ManagedModule(module, name), tokenizer, family, name)

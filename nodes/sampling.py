@@ -1,0 +1,162 @@
+"""Sampling nodes: scheduler choice, prompt encoding and the denoising loop, for every family."""
+
+from __future__ import annotations
+
+from ..errors import DVInputError, expect_type
+from ..model_loaders.components import DVConditioning, DVModel, DVSchedulerSpec, DVTextEncoder
+
+CATEGORY = "DiffusersVideo/sampling"
+
+# Widget name -> diffusers scheduler class. The families' own schedulers first.
+SCHEDULERS = {
+    "from model": None,
+    "CogVideoX DDIM": "CogVideoXDDIMScheduler",
+    "CogVideoX DPM": "CogVideoXDPMScheduler",
+    "DDIM": "DDIMScheduler",
+    "Euler": "EulerDiscreteScheduler",
+    "Euler ancestral": "EulerAncestralDiscreteScheduler",
+    "DPM++ 2M": "DPMSolverMultistepScheduler",
+    "UniPC": "UniPCMultistepScheduler",
+    "FlowMatch Euler": "FlowMatchEulerDiscreteScheduler",
+}
+TIMESTEP_SPACINGS = ("from model", "trailing", "leading", "linspace")
+
+
+class DVScheduler:
+    DISPLAY_NAME = "DV Scheduler"
+    CATEGORY = CATEGORY
+    DESCRIPTION = (
+        "Chooses the diffusers scheduler for DVSampler. The model's own noise schedule (betas, prediction "
+        "type, shift) is kept unless a base scheduler is wired in; only the class and the options set here change."
+    )
+    FUNCTION = "build"
+    RETURN_TYPES = ("DV_SCHEDULER",)
+    RETURN_NAMES = ("scheduler",)
+    OUTPUT_TOOLTIPS = ("A scheduler recipe for DVSampler's scheduler input.",)
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "scheduler": (list(SCHEDULERS), {
+                    "default": "from model",
+                    "tooltip": "The scheduler class; 'from model' keeps the model's own.",
+                }),
+                "timestep_spacing": (TIMESTEP_SPACINGS, {"default": "from model",
+                                                         "tooltip": "How the steps are spread over the noise levels."}),
+            },
+            "optional": {
+                "base": ("DV_SCHEDULER", {"tooltip": "A scheduler (e.g. from DVPipelineLoader) whose config is the "
+                                          "starting point instead of the model's."}),
+            },
+        }
+
+    def build(self, scheduler: str, timestep_spacing: str, base: DVSchedulerSpec | None = None):
+        if scheduler not in SCHEDULERS:
+            raise DVInputError("DVScheduler", "scheduler", f"unknown scheduler '{scheduler}'.", ", ".join(SCHEDULERS))
+        overrides = {}
+        if timestep_spacing != "from model":
+            overrides["timestep_spacing"] = timestep_spacing
+        spec = DVSchedulerSpec(SCHEDULERS[scheduler], (), tuple(sorted(overrides.items())), "DVScheduler")
+        if base is not None:
+            expect_type("DVScheduler", "base", base, DVSchedulerSpec, "a DV_SCHEDULER")
+            spec = spec.on_top_of(base)
+        return (spec,)
+
+
+class DVTextEncode:
+    DISPLAY_NAME = "DV Text Encode"
+    CATEGORY = CATEGORY
+    DESCRIPTION = "Encodes a prompt and a negative prompt with the family's text encoder, as its pipeline does."
+    FUNCTION = "encode"
+    RETURN_TYPES = ("DV_CONDITIONING",)
+    RETURN_NAMES = ("conditioning",)
+    OUTPUT_TOOLTIPS = ("Prompt and negative-prompt embeddings for DVSampler.",)
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "text_encoder": ("DV_TEXT_ENCODER", {"tooltip": "From DVPipelineLoader or DVTextEncoderLoader."}),
+                "prompt": ("STRING", {"multiline": True, "dynamicPrompts": True,
+                                      "tooltip": "What the video shows. Long, detailed prompts work best."}),
+                "negative_prompt": ("STRING", {"multiline": True, "default": "",
+                                               "tooltip": "What to steer away from (used when guidance_scale > 1)."}),
+                "max_sequence_length": ("INT", {"default": 226, "min": 1, "max": 4096,
+                                                "tooltip": "Tokens the prompt is padded or cut to; CogVideoX: 226."}),
+                "truncate_long_prompt": ("BOOLEAN", {"default": True,
+                                                     "tooltip": "Cut prompts longer than max_sequence_length (a "
+                                                     "warning says so) instead of stopping with an error."}),
+            }
+        }
+
+    def encode(self, text_encoder: DVTextEncoder, prompt: str, negative_prompt: str, max_sequence_length: int,
+               truncate_long_prompt: bool):
+        expect_type("DVTextEncode", "text_encoder", text_encoder, DVTextEncoder, "a DV_TEXT_ENCODER")
+        glue = text_encoder.family.load_glue()
+        cond = glue.encode("DVTextEncode", text_encoder, prompt, negative_prompt, max_sequence_length,
+                           truncate_long_prompt)
+        return (cond,)
+
+
+class DVSampler:
+    DISPLAY_NAME = "DV Sampler"
+    CATEGORY = CATEGORY
+    DESCRIPTION = (
+        "Runs the family's diffusers pipeline as the denoising loop, so the frames match the reference pipeline "
+        "for the same seed. Shows a progress bar per step; the Cancel button stops it at the next step."
+    )
+    FUNCTION = "sample"
+    RETURN_TYPES = ("LATENT",)
+    RETURN_NAMES = ("samples",)
+    OUTPUT_TOOLTIPS = ("Video latents [B, C, F, H, W], for DVVAEDecode.",)
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "model": ("DV_MODEL", {"tooltip": "From DVPipelineLoader or DVModelLoader."}),
+                "conditioning": ("DV_CONDITIONING", {"tooltip": "From DVTextEncode with the same family."}),
+                "width": ("INT", {"default": 720, "min": 16, "max": 4096, "step": 16,
+                                  "tooltip": "Frame width in pixels; a multiple of the family's factor "
+                                  "(CogVideoX: 16)."}),
+                "height": ("INT", {"default": 480, "min": 16, "max": 4096, "step": 16,
+                                   "tooltip": "Frame height in pixels; a multiple of the family's factor."}),
+                "num_frames": ("INT", {"default": 49, "min": 1, "max": 1025,
+                                       "tooltip": "Frames to generate; CogVideoX, HunyuanVideo and Wan take 4k+1."}),
+                "num_inference_steps": ("INT", {"default": 50, "min": 1, "max": 1000,
+                                                "tooltip": "Denoising steps; more is slower and usually finer."}),
+                "guidance_scale": ("FLOAT", {"default": 6.0, "min": 0.0, "max": 30.0, "step": 0.1, "round": 0.01,
+                                             "tooltip": "Classifier-free guidance; 1 or less turns it (and the "
+                                             "negative prompt) off."}),
+                "seed": ("INT", {"default": 42, "min": 0, "max": 0xFFFFFFFFFFFFFFFF, "control_after_generate": True,
+                                 "tooltip": "The same seed and settings give the same video."}),
+            },
+            "optional": {
+                "scheduler": ("DV_SCHEDULER", {"tooltip": "From DVScheduler or a loader; the model's own if empty."}),
+            },
+        }
+
+    def sample(self, model: DVModel, conditioning: DVConditioning, width: int, height: int, num_frames: int,
+               num_inference_steps: int, guidance_scale: float, seed: int, scheduler: DVSchedulerSpec | None = None):
+        from ..samplers.pipeline import SampleParams
+
+        expect_type("DVSampler", "model", model, DVModel, "a DV_MODEL")
+        expect_type("DVSampler", "conditioning", conditioning, DVConditioning, "a DV_CONDITIONING")
+        glue = model.family.load_glue()
+        default = model.scheduler or glue.DEFAULT_SCHEDULER
+        if scheduler is not None:
+            expect_type("DVSampler", "scheduler", scheduler, DVSchedulerSpec, "a DV_SCHEDULER")
+            scheduler = scheduler.on_top_of(default)
+        else:
+            scheduler = default
+        flow = scheduler.class_name.startswith("FlowMatch")
+        if flow != model.family.flow_matching:
+            kind = "flow-matching" if model.family.flow_matching else "noise-prediction (DDPM-style)"
+            raise DVInputError("DVSampler", "scheduler", f"{scheduler.class_name} does not fit {model.family.label}, "
+                               f"which is a {kind} model.", f"a {kind} scheduler, or 'from model'.")
+        params = SampleParams(width, height, num_frames, num_inference_steps, guidance_scale, seed)
+        return (glue.sample("DVSampler", model, conditioning, scheduler, params),)
+
+
+NODES = [DVScheduler, DVTextEncode, DVSampler]

@@ -1,0 +1,64 @@
+"""VAE nodes: latents to frames, with temporal chunking and spatial tiling."""
+
+from __future__ import annotations
+
+from ..errors import DVInputError, expect_type
+from ..model_loaders.components import DVVAE
+
+CATEGORY = "DiffusersVideo/vae"
+TILING = ("auto", "off", "on")
+
+
+class DVVAEDecode:
+    DISPLAY_NAME = "DV VAE Decode"
+    CATEGORY = CATEGORY
+    DESCRIPTION = (
+        "Decodes video latents to frames with the family's own VAE, a chunk of latent frames at a time (the causal "
+        "3D VAEs carry context across chunks) and optionally in overlapping spatial tiles, to fit in less memory."
+    )
+    FUNCTION = "decode"
+    RETURN_TYPES = ("IMAGE",)
+    RETURN_NAMES = ("images",)
+    OUTPUT_TOOLTIPS = ("The video frames as an IMAGE batch [frames, height, width, 3].",)
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "vae": ("DV_VAE", {"tooltip": "From DVPipelineLoader or DVVAELoader; the same family as the latents."}),
+                "samples": ("LATENT", {"tooltip": "From DVSampler."}),
+                "decode_chunk_size": ("INT", {"default": 0, "min": 0, "max": 1024,
+                                              "tooltip": "Latent frames decoded per chunk (CogVideoX: one latent "
+                                              "frame is 4 video frames). Smaller uses less memory. 0 = auto: "
+                                              "the VAE's own default (CogVideoX: 2)."}),
+                "tiling": (TILING, {"default": "auto",
+                                    "tooltip": "Decode in overlapping spatial tiles to save memory. auto: on for "
+                                    "GPUs, off on CPU."}),
+                "tile_sample_size": ("INT", {"default": 0, "min": 0, "max": 4096, "step": 8,
+                                             "tooltip": "Tile size in pixels; 0 = the VAE's own default."}),
+                "tile_overlap": ("FLOAT", {"default": 0.0, "min": 0.0, "max": 0.75, "step": 0.05,
+                                           "tooltip": "Overlap between tiles as a fraction of a tile; 0 = the "
+                                           "VAE's own default. More overlap hides seams and costs time."}),
+            }
+        }
+
+    def decode(self, vae: DVVAE, samples: dict, decode_chunk_size: int, tiling: str, tile_sample_size: int,
+               tile_overlap: float):
+        from .. import host
+        from ..samplers.decode import DecodeSettings
+
+        expect_type("DVVAEDecode", "vae", vae, DVVAE, "a DV_VAE")
+        if not isinstance(samples, dict) or "samples" not in samples:
+            raise DVInputError("DVVAEDecode", "samples", "this is not a LATENT.", "the output of DVSampler.")
+        family = samples.get("dv_family")
+        if family is not None and family != vae.family.id:
+            raise DVInputError("DVVAEDecode", "vae", f"the latents were made by a {family} model, but this is a "
+                               f"{vae.family.label} VAE.", "the VAE from the same folder as the model.")
+        if tiling not in TILING:
+            raise DVInputError("DVVAEDecode", "tiling", f"'{tiling}'.", ", ".join(TILING))
+        use_tiling = tiling == "on" or (tiling == "auto" and host.torch_device().type != "cpu")
+        settings = DecodeSettings(decode_chunk_size, use_tiling, tile_sample_size, tile_overlap)
+        return (vae.family.load_glue().decode("DVVAEDecode", vae, samples, settings),)
+
+
+NODES = [DVVAEDecode]

@@ -1,0 +1,181 @@
+"""CogVideoX glue: how DVTextEncode, DVSampler and DVVAEDecode drive diffusers' CogVideoX pipeline and VAE."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from .. import host
+from ..errors import DVInputError
+from ..model_loaders.components import DVVAE, DVConditioning, DVModel, DVSchedulerSpec, DVTextEncoder
+from ..model_loaders.families import COGVIDEOX
+from . import decode as decode_util
+from .pipeline import SampleParams, run_denoise
+from .validate import check_common
+
+log = logging.getLogger("DiffusersVideo")
+
+# CogVideoX-2b's own scheduler config: used when a model comes without its folder's scheduler.
+DEFAULT_SCHEDULER = DVSchedulerSpec.from_config_dict(
+    "CogVideoXDDIMScheduler",
+    {
+        "beta_end": 0.012,
+        "beta_schedule": "scaled_linear",
+        "beta_start": 0.00085,
+        "clip_sample": False,
+        "clip_sample_range": 1.0,
+        "num_train_timesteps": 1000,
+        "prediction_type": "v_prediction",
+        "rescale_betas_zero_snr": True,
+        "sample_max_value": 1.0,
+        "set_alpha_to_one": True,
+        "snr_shift_scale": 3.0,
+        "steps_offset": 0,
+        "timestep_spacing": "trailing",
+        "trained_betas": None,
+    },
+    "CogVideoX-2b default",
+)
+
+
+def _pipeline(**components: Any):
+    from diffusers import CogVideoXPipeline
+
+    parts = {"tokenizer": None, "text_encoder": None, "vae": None, "transformer": None, "scheduler": None}
+    parts.update(components)
+    return CogVideoXPipeline(**parts)
+
+
+# ------------------------------------------------------------------------------------------- encode
+
+
+def encode(node: str, te: DVTextEncoder, prompt: str, negative_prompt: str, max_sequence_length: int,
+           truncate: bool) -> DVConditioning:
+    if te.tokenizer is None:
+        raise DVInputError(node, "text_encoder", "this text encoder came without its tokenizer.",
+                           "load it from a diffusers folder that has a tokenizer subfolder.")
+    notes = []
+    for input_name, text in (("prompt", prompt), ("negative_prompt", negative_prompt)):
+        # T5 adds one end-of-sequence token; the pipeline pads/truncates to max_sequence_length.
+        n_tokens = len(te.tokenizer(text, add_special_tokens=True).input_ids)
+        if n_tokens > max_sequence_length:
+            message = (f"{node}: input '{input_name}': {n_tokens} tokens, over max_sequence_length "
+                       f"{max_sequence_length}; the end of the text is cut off.")
+            if not truncate:
+                raise DVInputError(node, input_name, f"{n_tokens} tokens, over max_sequence_length "
+                                   f"{max_sequence_length}.", f"at most {max_sequence_length} tokens, or turn "
+                                   "truncate_long_prompt on to cut the end off.")
+            log.warning(message)
+            notes.append(message)
+    host.load_to_device([te.managed])
+    pipe = _pipeline(tokenizer=te.tokenizer, text_encoder=te.module)
+    positive, negative = pipe.encode_prompt(
+        prompt,
+        negative_prompt,
+        do_classifier_free_guidance=True,
+        max_sequence_length=max_sequence_length,
+        device=te.managed.device,
+    )
+    embeds = {"prompt_embeds": positive, "negative_prompt_embeds": negative}
+    return DVConditioning(COGVIDEOX, prompt, negative_prompt, embeds, notes)
+
+
+# ------------------------------------------------------------------------------------------- sample
+
+
+def size_multiple(model: DVModel) -> int:
+    return model.geometry.spatial * int(model.module.config.patch_size)
+
+
+def check_inputs(node: str, model: DVModel, cond: DVConditioning, params: SampleParams) -> None:
+    check_common(node, model, cond, params, size_multiple(model))
+    text_dim = int(model.module.config.text_embed_dim)
+    got = int(cond.embeds["prompt_embeds"].shape[-1])
+    if got != text_dim:
+        raise DVInputError(node, "conditioning", f"the text embeddings have width {got}, but this transformer "
+                           f"expects {text_dim}.", "the text encoder from the same CogVideoX folder.")
+    seq = int(cond.embeds["prompt_embeds"].shape[1])
+    max_seq = int(model.module.config.max_text_seq_length)
+    if model.module.config.use_rotary_positional_embeddings is False and seq != max_seq:
+        raise DVInputError(node, "conditioning", f"the prompt was encoded to {seq} tokens, but this transformer "
+                           f"was trained with {max_seq}.", f"max_sequence_length {max_seq} in DVTextEncode.")
+
+
+def sample(node: str, model: DVModel, cond: DVConditioning, scheduler: DVSchedulerSpec,
+           params: SampleParams) -> dict[str, Any]:
+    check_inputs(node, model, cond, params)
+    latent_frames = (params.num_frames - 1) // model.geometry.temporal + 1
+    patch_t = model.module.config.patch_size_t
+    if patch_t and latent_frames % patch_t:
+        padded = latent_frames + patch_t - latent_frames % patch_t
+        log.info("%s: CogVideoX 1.5 works on multiples of %d latent frames: %d latent frames are generated "
+                 "(%d video frames) and the padding is dropped before decoding.", node, patch_t, padded,
+                 (padded - 1) * model.geometry.temporal + 1)
+
+    host.load_to_device([model.managed])
+    pipe = _pipeline(transformer=model.module, scheduler=scheduler.create())
+    # The pipeline reads the VAE's geometry at construction; the VAE is not needed to sample, so it is
+    # given the loaded model's geometry instead of the VAE itself.
+    pipe.vae_scale_factor_spatial = model.geometry.spatial
+    pipe.vae_scale_factor_temporal = model.geometry.temporal
+    pipe.vae_scaling_factor_image = model.geometry.scaling_factor
+
+    dtype = model.managed.dtype
+    device = model.managed.device
+    call_kwargs = {
+        "prompt_embeds": cond.embeds["prompt_embeds"].to(device=device, dtype=dtype),
+        "negative_prompt_embeds": cond.embeds["negative_prompt_embeds"].to(device=device, dtype=dtype),
+        "height": params.height,
+        "width": params.width,
+        "num_frames": params.num_frames,
+        "num_inference_steps": params.num_inference_steps,
+        "guidance_scale": params.guidance_scale,
+    }
+    latents = run_denoise(pipe, call_kwargs, params, COGVIDEOX.comfy_latent_format, _to_bcfhw)
+    if patch_t and latent_frames % patch_t:
+        latents = latents[:, latents.shape[1] - latent_frames:]  # the pipeline's own padding is at the front
+    return {
+        "samples": _to_bcfhw(latents).to(host.intermediate_device()),
+        "dv_family": COGVIDEOX.id,
+        "dv_num_frames": params.num_frames,
+    }
+
+
+def _to_bcfhw(latents):
+    """CogVideoX keeps latents as [B, F, C, H, W]; ComfyUI's LATENT convention is [B, C, F, H, W]."""
+    return latents.permute(0, 2, 1, 3, 4)
+
+
+# ------------------------------------------------------------------------------------------- decode
+
+
+def decode(node: str, vae: DVVAE, latent: dict[str, Any], settings: decode_util.DecodeSettings):
+    """Decode exactly as CogVideoXPipeline.decode_latents does, with the VAE's own frame batching (its
+    causal conv cache carries context across chunks) and its own spatial tiling."""
+    samples = latent["samples"]
+    geometry = vae.geometry
+    decode_util.check_latent(node, vae, samples, geometry.channels)
+    host.load_to_device([vae.managed])
+    module = vae.module
+    # Multiplying by the reciprocal, as decode_latents does, keeps the frames bit-identical to the pipeline's.
+    z = 1 / geometry.scaling_factor * samples.to(device=vae.managed.device, dtype=vae.managed.dtype)
+
+    chunk = settings.chunk or module.num_latent_frames_batch_size
+    overrides = {"num_latent_frames_batch_size": chunk}
+    if settings.tiling:
+        if settings.tile_sample_size:
+            overrides["tile_sample_min_height"] = settings.tile_sample_size
+            overrides["tile_sample_min_width"] = settings.tile_sample_size
+            latent_tile = settings.tile_sample_size // geometry.spatial
+            overrides["tile_latent_min_height"] = latent_tile
+            overrides["tile_latent_min_width"] = latent_tile
+        if settings.tile_overlap:
+            overrides["tile_overlap_factor_height"] = settings.tile_overlap
+            overrides["tile_overlap_factor_width"] = settings.tile_overlap
+    frames_in = z.shape[2]
+    n_chunks = max(frames_in // chunk, 1)
+    with decode_util.temporary_attributes(module, use_tiling=settings.tiling, **overrides):
+        n_tiles = decode_util.tile_count(module, z) if settings.tiling else 1
+        with decode_util.progress_per_call(module.decoder, n_chunks * n_tiles):
+            video = module.decode(z).sample
+    return decode_util.to_image(_pipeline().video_processor, video)

@@ -1,0 +1,78 @@
+"""What every family's VAE decode shares: settings, temporary VAE switches, per-chunk progress, and the
+conversion to ComfyUI IMAGE frames."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from .. import host
+from ..errors import DVInputError
+
+
+@dataclass(frozen=True)
+class DecodeSettings:
+    chunk: int = 0  # latent frames per decoder call; 0 = the VAE's own default
+    tiling: bool = False
+    tile_sample_size: int = 0  # pixels; 0 = the VAE's own default
+    tile_overlap: float = 0.0  # fraction of a tile; 0 = the VAE's own default
+
+
+@contextlib.contextmanager
+def temporary_attributes(obj: Any, **values: Any) -> Iterator[None]:
+    """Set attributes for one decode and restore them: the VAE object is shared by every branch of the
+    graph and cached across queue runs, so one node's chunking must not leak into another's."""
+    old = {name: getattr(obj, name) for name in values}
+    for name, value in values.items():
+        setattr(obj, name, value)
+    try:
+        yield
+    finally:
+        for name, value in old.items():
+            setattr(obj, name, value)
+
+
+@contextlib.contextmanager
+def progress_per_call(module, total: int) -> Iterator[host.Progress]:
+    """Tick the progress bar once per forward call of `module` (one call per chunk or tile).
+
+    A forward hook, because the chunk loop lives inside the diffusers VAE and has no callback of its own.
+    """
+    progress = host.Progress(total, desc="decoding")
+    handle = module.register_forward_hook(lambda *_: progress.update(1))
+    try:
+        yield progress
+    finally:
+        handle.remove()
+        progress.close()
+
+
+def tile_count(vae, z) -> int:
+    """How many spatial tiles a diffusers tiled_decode will make of z ([B, C, F, H, W] latents)."""
+    height, width = z.shape[-2:]
+    if width <= vae.tile_latent_min_width and height <= vae.tile_latent_min_height:
+        return 1
+    step_h = max(int(vae.tile_latent_min_height * (1 - vae.tile_overlap_factor_height)), 1)
+    step_w = max(int(vae.tile_latent_min_width * (1 - vae.tile_overlap_factor_width)), 1)
+    return math.ceil(height / step_h) * math.ceil(width / step_w)
+
+
+def check_latent(node: str, vae, samples, channels: int) -> None:
+    if samples.ndim != 5:
+        raise DVInputError(node, "samples", f"got a {samples.ndim}-D latent; video latents are [B, C, F, H, W].",
+                           "the LATENT output of DVSampler.")
+    if samples.shape[1] != channels:
+        raise DVInputError(node, "vae", f"the latent has {samples.shape[1]} channels, but this {vae.family.label} "
+                           f"VAE works on {channels}.", "the VAE from the same folder as the model that sampled it.")
+
+
+def to_image(video_processor, video):
+    """[B, C, F, H, W] in -1..1 -> ComfyUI IMAGE [B*F, H, W, C] in 0..1 on the intermediate device,
+    through the pipeline's own VideoProcessor so the frames equal the reference pipeline's output."""
+    frames = video_processor.postprocess_video(video=video, output_type="pt")  # [B, F, C, H, W]
+    _, _, channels, height, width = frames.shape
+    frames = frames.permute(0, 1, 3, 4, 2).reshape(-1, height, width, channels)
+    return frames.float().to(host.intermediate_device())

@@ -1,0 +1,81 @@
+"""Running a family's diffusers pipeline as the denoising loop of DVSampler.
+
+The loop itself is the reference pipeline's own `__call__` with `output_type="latent"`: that is what makes
+the node graph reproduce the reference frames exactly, and it keeps every family's quirks (dynamic CFG,
+padding frames, scheduler special cases) where diffusers maintains them. This module adds what ComfyUI
+needs around it: memory-manager loading, a per-step progress bar that is also the interrupt point, latent
+previews, and a seed that covers every random draw.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from .. import host
+
+
+@dataclass(frozen=True)
+class SampleParams:
+    width: int
+    height: int
+    num_frames: int
+    num_inference_steps: int
+    guidance_scale: float
+    seed: int
+
+
+@contextlib.contextmanager
+def seeded(seed: int) -> Iterator[Any]:
+    """A CPU generator for the pipeline plus the global RNGs seeded the same way.
+
+    Some pipelines draw without the generator (e.g. I2VGen-XL samples the VAE posterior with the global
+    RNG), so the node's seed must cover those draws too for a seed to reproduce a video. The global state
+    is restored afterwards so other nodes are not affected. The generator is on the CPU, as ComfyUI's own
+    noise is, so a seed gives the same video on any device.
+    """
+    import torch
+
+    devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield torch.Generator(device="cpu").manual_seed(seed)
+
+
+def step_callback(total_steps: int, previewer: Callable[[Any], Any] | None,
+                  to_preview_layout: Callable[[Any], Any]) -> tuple[Callable, host.Progress]:
+    """A diffusers `callback_on_step_end` that ticks ComfyUI's progress bar (and so its interrupt)."""
+    progress = host.Progress(total_steps, desc="sampling")
+
+    def on_step_end(pipe, step: int, timestep, tensors: dict[str, Any]) -> dict[str, Any]:
+        preview = None
+        if previewer is not None and "latents" in tensors:
+            preview = previewer(to_preview_layout(tensors["latents"]))
+        progress.total = max(progress.total, int(getattr(pipe, "num_timesteps", total_steps) or total_steps))
+        progress.update(1, preview)
+        return {}
+
+    return on_step_end, progress
+
+
+def run_denoise(pipe, call_kwargs: dict[str, Any], params: SampleParams, family_preview_format: str | None,
+                to_preview_layout: Callable[[Any], Any]):
+    """Call the pipeline for latents with progress, interrupt and previews wired in."""
+    pipe.set_progress_bar_config(disable=True)
+    callback, progress = step_callback(
+        params.num_inference_steps, host.latent_previewer(family_preview_format), to_preview_layout
+    )
+    try:
+        with seeded(params.seed) as generator:
+            return pipe(
+                **call_kwargs,
+                generator=generator,
+                output_type="latent",
+                callback_on_step_end=callback,
+                callback_on_step_end_tensor_inputs=["latents"],
+                return_dict=False,
+            )[0]
+    finally:
+        progress.close()
