@@ -333,3 +333,37 @@ def metadata_disabled() -> bool:
 
         return bool(args.disable_metadata)
     return os.environ.get("DV_DISABLE_METADATA") == "1"
+
+
+# ------------------------------------------------------------------------------------------- routes
+
+
+def _register_routes() -> None:
+    """GET /dv/models: the pack's modules ComfyUI's memory manager holds loaded, and where.
+
+    A diagnostic for users ("is my 5B model still in VRAM?") and the live-host check that /free reaches
+    our models.
+    """
+    try:
+        from aiohttp import web
+        from server import PromptServer
+    except ImportError:
+        return
+    if getattr(PromptServer, "instance", None) is None:
+        return
+
+    @PromptServer.instance.routes.get("/dv/models")
+    async def _loaded_models(_request):
+        rows = [
+            {
+                "class": type(p.model.inner).__name__,
+                "device": str(p.model.device),
+                "size_mb": round(p.model_size() / 2**20, 2),
+            }
+            for p in loaded_patchers()
+        ]
+        return web.json_response({"loaded": rows})
+
+
+if IN_COMFY:
+    _register_routes()

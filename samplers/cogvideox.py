@@ -160,22 +160,29 @@ def decode(node: str, vae: DVVAE, latent: dict[str, Any], settings: decode_util.
     # Multiplying by the reciprocal, as decode_latents does, keeps the frames bit-identical to the pipeline's.
     z = 1 / geometry.scaling_factor * samples.to(device=vae.managed.device, dtype=vae.managed.dtype)
 
-    chunk = settings.chunk or module.num_latent_frames_batch_size
-    overrides = {"num_latent_frames_batch_size": chunk}
-    if settings.tiling:
-        if settings.tile_sample_size:
-            overrides["tile_sample_min_height"] = settings.tile_sample_size
-            overrides["tile_sample_min_width"] = settings.tile_sample_size
-            latent_tile = settings.tile_sample_size // geometry.spatial
-            overrides["tile_latent_min_height"] = latent_tile
-            overrides["tile_latent_min_width"] = latent_tile
-        if settings.tile_overlap:
-            overrides["tile_overlap_factor_height"] = settings.tile_overlap
-            overrides["tile_overlap_factor_width"] = settings.tile_overlap
     frames_in = z.shape[2]
+    chunk = settings.chunk or module.num_latent_frames_batch_size
+    if chunk < frames_in and chunk % 2:
+        # The temporal upsamplers treat an odd-length chunk as "first frame + pairs", so odd chunks after
+        # the first would change the number of frames decoded.
+        log.info("%s: decode_chunk_size %d rounded up to %d (CogVideoX decodes latent frames in pairs).",
+                 node, chunk, chunk + 1)
+        chunk += 1
+    overrides: dict[str, Any] = {"num_latent_frames_batch_size": chunk}
+    if settings.tiling and (settings.tile_sample_size or settings.tile_overlap):
+        tile_px = settings.tile_sample_size or module.tile_sample_min_height
+        overlap = settings.tile_overlap or module.tile_overlap_factor_height
+        tile_px, tile_latent, factor = decode_util.consistent_tile(geometry.spatial, tile_px, overlap)
+        overrides.update(
+            tile_sample_min_height=tile_px, tile_sample_min_width=tile_px,
+            tile_latent_min_height=tile_latent, tile_latent_min_width=tile_latent,
+            tile_overlap_factor_height=factor, tile_overlap_factor_width=factor,
+        )
     n_chunks = max(frames_in // chunk, 1)
     with decode_util.temporary_attributes(module, use_tiling=settings.tiling, **overrides):
         n_tiles = decode_util.tile_count(module, z) if settings.tiling else 1
         with decode_util.progress_per_call(module.decoder, n_chunks * n_tiles):
             video = module.decode(z).sample
-    return decode_util.to_image(_pipeline().video_processor, video)
+    from diffusers.video_processor import VideoProcessor
+
+    return decode_util.to_image(VideoProcessor(vae_scale_factor=geometry.spatial), video)

@@ -60,6 +60,27 @@ def tile_count(vae, z) -> int:
     return math.ceil(height / step_h) * math.ceil(width / step_w)
 
 
+def consistent_tile(spatial: int, tile_px: int, overlap: float) -> tuple[int, int, float]:
+    """Snap a requested tile size (pixels) and overlap (fraction) to values the diffusers tiled decoders
+    handle without changing the output size: (tile in pixels, tile in latent pixels, overlap factor).
+
+    Those decoders step through the latent by int(tile_latent * (1 - f)) and crop each decoded tile to
+    tile_px - int(tile_px * f); the two only agree when the overlap is a whole number of latent pixels and
+    the float arithmetic lands on it, so candidates are checked with the very same expressions.
+    """
+    tile_latent = max(tile_px // spatial, 2)
+    tile_px = tile_latent * spatial
+    wanted = min(max(round(tile_latent * overlap), 1), tile_latent - 1)
+    for latent_overlap in sorted(range(1, tile_latent), key=lambda o: abs(o - wanted)):
+        factor = latent_overlap / tile_latent
+        for candidate in (factor, math.nextafter(factor, 1.0), math.nextafter(factor, 0.0)):
+            step = int(tile_latent * (1 - candidate))
+            crop = tile_px - int(tile_px * candidate)
+            if step == tile_latent - latent_overlap and crop == step * spatial:
+                return tile_px, tile_latent, candidate
+    raise ValueError(f"no consistent overlap for a {tile_px}px tile")
+
+
 def check_latent(node: str, vae, samples, channels: int) -> None:
     if samples.ndim != 5:
         raise DVInputError(node, "samples", f"got a {samples.ndim}-D latent; video latents are [B, C, F, H, W].",

@@ -1,0 +1,75 @@
+"""The pack's contract with ComfyUI and its installers: registration, names, tooltips, dependencies."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import tomllib
+from diffusers_video import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CORE_TYPES = {"IMAGE", "LATENT", "STRING", "INT", "FLOAT", "BOOLEAN", "AUDIO", "MASK"}
+
+
+def _pyproject() -> dict:
+    with open(os.path.join(REPO, "pyproject.toml"), "rb") as f:
+        return tomllib.load(f)
+
+
+def test_requirements_txt_mirrors_pyproject():
+    declared = _pyproject()["project"]["dependencies"]
+    with open(os.path.join(REPO, "requirements.txt"), encoding="utf-8") as f:
+        listed = [line.strip() for line in f if line.strip() and not line.startswith("#")]
+    assert listed == declared
+
+
+def test_registry_metadata():
+    project = _pyproject()
+    assert "comfyui" not in project["project"]["name"].lower()
+    assert project["tool"]["comfy"]["PublisherId"]
+    assert project["tool"]["comfy"]["DisplayName"]
+
+
+@pytest.mark.parametrize("node_id", sorted(NODE_CLASS_MAPPINGS))
+def test_node_contract(node_id):
+    cls = NODE_CLASS_MAPPINGS[node_id]
+    assert node_id.startswith("DV")
+    assert NODE_DISPLAY_NAME_MAPPINGS[node_id].startswith("DV ")
+    assert cls.CATEGORY.startswith("DiffusersVideo/")
+    assert cls.DESCRIPTION.strip()
+    assert callable(getattr(cls, cls.FUNCTION))
+    inputs = cls.INPUT_TYPES()
+    for section in ("required", "optional"):
+        for name, spec in inputs.get(section, {}).items():
+            assert len(spec) > 1 and spec[1].get("tooltip"), f"{node_id}.{name} has no tooltip"
+            kind = spec[0]
+            if isinstance(kind, str) and kind not in CORE_TYPES:
+                assert kind.startswith("DV_"), f"{node_id}.{name}: custom type {kind} lacks the DV_ prefix"
+    assert len(getattr(cls, "OUTPUT_TOOLTIPS", ())) == len(cls.RETURN_TYPES)
+    for rtype in cls.RETURN_TYPES:
+        assert rtype in CORE_TYPES or rtype.startswith("DV_"), f"{node_id} returns {rtype}"
+
+
+def test_planned_nodes_present():
+    for node_id in ("DVPipelineLoader", "DVModelLoader", "DVVAELoader", "DVTextEncoderLoader", "DVScheduler",
+                    "DVTextEncode", "DVSampler", "DVVAEDecode", "DVVideoCombine"):
+        assert node_id in NODE_CLASS_MAPPINGS
+
+
+def test_import_by_path_is_cheap():
+    """ComfyUI imports the folder by path under any name; that must not pull in diffusers or transformers."""
+    code = (
+        "import sys, time, json; sys.path.insert(0, sys.argv[1]); from pack_import import import_pack_by_path;"
+        "t = time.perf_counter(); m = import_pack_by_path(); dt = time.perf_counter() - t;"
+        "print(json.dumps({'nodes': len(m.NODE_CLASS_MAPPINGS), 'seconds': dt,"
+        " 'heavy': [k for k in ('diffusers', 'transformers', 'torch', 'av') if k in sys.modules]}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code, os.path.join(REPO, "tests")], capture_output=True, text=True,
+                         check=True, cwd="/")
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["nodes"] == len(NODE_CLASS_MAPPINGS)
+    assert result["heavy"] == []
