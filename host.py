@@ -295,11 +295,15 @@ def list_diffusers_folders(kind: str = "diffusers", marker: str = "model_index.j
 
 
 def resolve_in_folder(kind: str, name: str) -> str | None:
-    """The full path of `name` inside one of the `kind` folders, or None. Refuses paths that escape them."""
+    """The full path of `name` inside one of the `kind` folders, or None.
+
+    A name that leaves the folder ('..', absolute paths) is refused. The check is on the name, not on
+    the resolved path: a symlink the user put inside a models folder is theirs to follow, as in ComfyUI.
+    """
     for base in folder_paths_for(kind):
-        base_abs = os.path.realpath(base)
-        candidate = os.path.realpath(os.path.join(base_abs, name))
-        if os.path.commonpath([base_abs, candidate]) != base_abs:
+        base_abs = os.path.abspath(base)
+        candidate = os.path.normpath(os.path.join(base_abs, name))
+        if os.path.commonpath([base_abs, candidate]) != base_abs or candidate == base_abs:
             continue
         if os.path.exists(candidate):
             return candidate

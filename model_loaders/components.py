@@ -117,7 +117,7 @@ class DVConditioning:
 def geometry_from_config(cfg: Mapping[str, Any], family: Family) -> LatentGeometry:
     """The latent geometry of a VAE, read from its config (the family's default where it is silent)."""
     default = family.geometry
-    spatial = 2 ** (len(cfg.block_out_channels) - 1) if "block_out_channels" in cfg else default.spatial
+    spatial = 2 ** (len(cfg["block_out_channels"]) - 1) if "block_out_channels" in cfg else default.spatial
     return LatentGeometry(
         spatial=spatial,
         temporal=int(cfg.get("temporal_compression_ratio", default.temporal)),

@@ -42,7 +42,11 @@ def progress_per_call(module, total: int) -> Iterator[host.Progress]:
     A forward hook, because the chunk loop lives inside the diffusers VAE and has no callback of its own.
     """
     progress = host.Progress(total, desc="decoding")
-    handle = module.register_forward_hook(lambda *_: progress.update(1))
+
+    def tick(*_: Any) -> None:  # a hook that returned a value would replace the module's output
+        progress.update(1)
+
+    handle = module.register_forward_hook(tick)
     try:
         yield progress
     finally:
