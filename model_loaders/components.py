@@ -114,6 +114,24 @@ class DVConditioning:
     notes: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class DVSamplerOptions:
+    """Family extras for DVSampler (e.g. SVD's motion_bucket_id), from the options nodes; they chain."""
+
+    family_ids: tuple[str, ...]  # families the values apply to
+    values: tuple[tuple[str, Any], ...]
+    source: str  # the node that made them, for messages
+
+    def merged_with(self, earlier: DVSamplerOptions | None) -> DVSamplerOptions:
+        if earlier is None:
+            return self
+        return DVSamplerOptions(
+            tuple(dict.fromkeys(earlier.family_ids + self.family_ids)),
+            tuple({**dict(earlier.values), **dict(self.values)}.items()),
+            f"{earlier.source}+{self.source}",
+        )
+
+
 def geometry_from_config(cfg: Mapping[str, Any], family: Family) -> LatentGeometry:
     """The latent geometry of a VAE, read from its config (the family's default where it is silent)."""
     default = family.geometry

@@ -64,37 +64,33 @@ class Family:
     flow_matching: bool = False  # flow-matching models take FlowMatch schedulers; DDPM-style ones the others
     defaults: dict[str, Any] = field(default_factory=dict)
     notes: str = ""
+    order: int = 100  # position in listings (the order of the diffusers video guides)
 
     def load_glue(self):
         return importlib.import_module(f"..samplers.{self.glue}", __package__)
 
+    def task_for(self, has_image: bool, has_video: bool) -> str:
+        """The pipeline task a sampler run asks for, from what is wired in."""
+        for task, wanted in (("v2v", has_video), ("i2v", has_image), ("t2v", True)):
+            if wanted and task in self.pipeline_classes:
+                return task
+        return next(iter(self.pipeline_classes))
 
-COGVIDEOX = Family(
-    id="cogvideox",
-    label="CogVideoX",
-    pipeline_classes={"t2v": "CogVideoXPipeline"},
-    model_classes=("CogVideoXTransformer3DModel",),
-    vae_classes=("AutoencoderKLCogVideoX",),
-    text_encoder_classes=("T5EncoderModel",),
-    frame_rule=FrameRule(multiple=4, offset=1),
-    size_multiple=16,
-    geometry=LatentGeometry(spatial=8, temporal=4, channels=16, scaling_factor=1.15258426),
-    glue="cogvideox",
-    comfy_latent_format=None,  # ComfyUI 0.3.64 has no CogVideoX latent format: no previews
-    defaults={
-        "num_frames": 49,
-        "fps": 8,
-        "steps": 50,
-        "guidance_scale": 6.0,
-        "width": 720,
-        "height": 480,
-        "max_sequence_length": 226,
-    },
-    notes="CogVideoX 1.5 pads an odd number of latent frames to its temporal patch size; the padding is "
-    "generated and dropped before decoding.",
-)
 
-FAMILIES: tuple[Family, ...] = (COGVIDEOX,)
+def _discover() -> tuple[Family, ...]:
+    """Every module in family_specs/ defines one FAMILY: adding a family is adding a module there."""
+    import pkgutil
+
+    from . import family_specs
+
+    found = []
+    for info in sorted(pkgutil.iter_modules(family_specs.__path__), key=lambda i: i.name):
+        module = importlib.import_module(f"{family_specs.__name__}.{info.name}")
+        found.append(module.FAMILY)
+    return tuple(sorted(found, key=lambda fam: fam.order))
+
+
+FAMILIES: tuple[Family, ...] = _discover()
 
 
 def by_id(family_id: str) -> Family:

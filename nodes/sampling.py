@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from ..errors import DVInputError, expect_type
-from ..model_loaders.components import DVConditioning, DVModel, DVSchedulerSpec, DVTextEncoder
+from ..model_loaders.components import (
+    DVVAE,
+    DVConditioning,
+    DVModel,
+    DVSamplerOptions,
+    DVSchedulerSpec,
+    DVTextEncoder,
+)
 
 CATEGORY = "DiffusersVideo/sampling"
 
@@ -116,7 +123,6 @@ class DVSampler:
         return {
             "required": {
                 "model": ("DV_MODEL", {"tooltip": "From DVPipelineLoader or DVModelLoader."}),
-                "conditioning": ("DV_CONDITIONING", {"tooltip": "From DVTextEncode with the same family."}),
                 "width": ("INT", {"default": 720, "min": 16, "max": 4096, "step": 16,
                                   "tooltip": "Frame width in pixels; a multiple of the family's factor "
                                   "(CogVideoX: 16)."}),
@@ -133,30 +139,48 @@ class DVSampler:
                                  "tooltip": "The same seed and settings give the same video."}),
             },
             "optional": {
+                "conditioning": ("DV_CONDITIONING", {"tooltip": "From DVTextEncode with the same family; "
+                                                     "families driven by text need it."}),
                 "scheduler": ("DV_SCHEDULER", {"tooltip": "From DVScheduler or a loader; the model's own if empty."}),
+                "vae": ("DV_VAE", {"tooltip": "Image- and video-to-video families encode their input with it."}),
+                "image": ("IMAGE", {"tooltip": "The first frame or reference image, for image-to-video."}),
+                "video": ("IMAGE", {"tooltip": "Input frames, for video-to-video."}),
+                "options": ("DV_SAMPLER_OPTIONS", {"tooltip": "Family extras from an options node."}),
             },
         }
 
-    def sample(self, model: DVModel, conditioning: DVConditioning, width: int, height: int, num_frames: int,
-               num_inference_steps: int, guidance_scale: float, seed: int, scheduler: DVSchedulerSpec | None = None):
-        from ..samplers.pipeline import SampleParams
+    def sample(self, model: DVModel, width: int, height: int, num_frames: int, num_inference_steps: int,
+               guidance_scale: float, seed: int, conditioning: DVConditioning | None = None,
+               scheduler: DVSchedulerSpec | None = None, vae: DVVAE | None = None, image=None, video=None,
+               options: DVSamplerOptions | None = None):
+        from ..samplers.pipeline import SampleInputs, SampleParams
 
-        expect_type("DVSampler", "model", model, DVModel, "a DV_MODEL")
-        expect_type("DVSampler", "conditioning", conditioning, DVConditioning, "a DV_CONDITIONING")
+        node = "DVSampler"
+        expect_type(node, "model", model, DVModel, "a DV_MODEL")
+        for name, value, cls, what in (("conditioning", conditioning, DVConditioning, "a DV_CONDITIONING"),
+                                       ("vae", vae, DVVAE, "a DV_VAE"),
+                                       ("options", options, DVSamplerOptions, "DV_SAMPLER_OPTIONS")):
+            if value is not None:
+                expect_type(node, name, value, cls, what)
+        if options is not None and model.family.id not in options.family_ids:
+            raise DVInputError(node, "options", f"these options ({options.source}) are for "
+                               f"{', '.join(options.family_ids)}, not {model.family.label}.",
+                               f"an options node for {model.family.label}, or none.")
         glue = model.family.load_glue()
         default = model.scheduler or glue.DEFAULT_SCHEDULER
         if scheduler is not None:
-            expect_type("DVSampler", "scheduler", scheduler, DVSchedulerSpec, "a DV_SCHEDULER")
+            expect_type(node, "scheduler", scheduler, DVSchedulerSpec, "a DV_SCHEDULER")
             scheduler = scheduler.on_top_of(default)
         else:
             scheduler = default
         flow = scheduler.class_name.startswith("FlowMatch")
         if flow != model.family.flow_matching:
             kind = "flow-matching" if model.family.flow_matching else "noise-prediction (DDPM-style)"
-            raise DVInputError("DVSampler", "scheduler", f"{scheduler.class_name} does not fit {model.family.label}, "
+            raise DVInputError(node, "scheduler", f"{scheduler.class_name} does not fit {model.family.label}, "
                                f"which is a {kind} model.", f"a {kind} scheduler, or 'from model'.")
         params = SampleParams(width, height, num_frames, num_inference_steps, guidance_scale, seed)
-        return (glue.sample("DVSampler", model, conditioning, scheduler, params),)
+        inputs = SampleInputs(conditioning, vae, image, video, dict(options.values) if options else None)
+        return (glue.sample(node, model, scheduler, params, inputs),)
 
 
 NODES = [DVScheduler, DVTextEncode, DVSampler]

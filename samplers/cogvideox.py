@@ -8,10 +8,10 @@ from typing import Any
 from .. import host
 from ..errors import DVInputError
 from ..model_loaders.components import DVVAE, DVConditioning, DVModel, DVSchedulerSpec, DVTextEncoder
-from ..model_loaders.families import COGVIDEOX
+from ..model_loaders.family_specs.cogvideox import FAMILY as COGVIDEOX
 from . import decode as decode_util
-from .pipeline import SampleParams, run_denoise
-from .validate import check_common
+from .pipeline import SampleInputs, SampleParams, run_denoise
+from .validate import check_common, require_conditioning
 
 log = logging.getLogger("DiffusersVideo")
 
@@ -87,7 +87,12 @@ def size_multiple(model: DVModel) -> int:
     return model.geometry.spatial * int(model.module.config.patch_size)
 
 
-def check_inputs(node: str, model: DVModel, cond: DVConditioning, params: SampleParams) -> None:
+def check_inputs(node: str, model: DVModel, params: SampleParams, inputs: SampleInputs) -> DVConditioning:
+    for name in ("image", "video"):
+        if getattr(inputs, name) is not None:
+            raise DVInputError(node, name, f"{COGVIDEOX.label} text-to-video takes no {name}.",
+                               f"disconnect '{name}'.")
+    cond = require_conditioning(node, model, inputs)
     check_common(node, model, cond, params, size_multiple(model))
     text_dim = int(model.module.config.text_embed_dim)
     got = int(cond.embeds["prompt_embeds"].shape[-1])
@@ -99,11 +104,12 @@ def check_inputs(node: str, model: DVModel, cond: DVConditioning, params: Sample
     if model.module.config.use_rotary_positional_embeddings is False and seq != max_seq:
         raise DVInputError(node, "conditioning", f"the prompt was encoded to {seq} tokens, but this transformer "
                            f"was trained with {max_seq}.", f"max_sequence_length {max_seq} in DVTextEncode.")
+    return cond
 
 
-def sample(node: str, model: DVModel, cond: DVConditioning, scheduler: DVSchedulerSpec,
-           params: SampleParams) -> dict[str, Any]:
-    check_inputs(node, model, cond, params)
+def sample(node: str, model: DVModel, scheduler: DVSchedulerSpec, params: SampleParams,
+           inputs: SampleInputs) -> dict[str, Any]:
+    cond = check_inputs(node, model, params, inputs)
     latent_frames = (params.num_frames - 1) // model.geometry.temporal + 1
     patch_t = model.module.config.patch_size_t
     if patch_t and latent_frames % patch_t:

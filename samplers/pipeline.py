@@ -27,6 +27,20 @@ class SampleParams:
     seed: int
 
 
+@dataclass(frozen=True)
+class SampleInputs:
+    """What besides the model and the numbers a sampler run was given (None where nothing is wired)."""
+
+    conditioning: Any = None  # DVConditioning
+    vae: Any = None  # DVVAE, for families that encode an input image or video
+    image: Any = None  # IMAGE [N, H, W, C]: the first frame / reference image
+    video: Any = None  # IMAGE [F, H, W, C]: frames for video-to-video
+    options: dict[str, Any] | None = None  # merged DV_SAMPLER_OPTIONS values
+
+    def option(self, name: str, default: Any) -> Any:
+        return (self.options or {}).get(name, default)
+
+
 @contextlib.contextmanager
 def seeded(seed: int) -> Iterator[Any]:
     """A CPU generator for the pipeline plus the global RNGs seeded the same way.

@@ -32,6 +32,13 @@ def check_size(node: str, model: DVModel, width: int, height: int, multiple: int
             )
 
 
+def require_conditioning(node: str, model: DVModel, inputs) -> DVConditioning:
+    if inputs.conditioning is None:
+        raise DVInputError(node, "conditioning", f"{model.family.label} is driven by text, and nothing is wired in.",
+                           "the output of DVTextEncode.")
+    return inputs.conditioning
+
+
 def check_conditioning(node: str, model: DVModel, cond: DVConditioning, needs_prompt: bool) -> None:
     if cond.family.id != model.family.id:
         raise DVInputError(

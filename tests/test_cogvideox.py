@@ -39,7 +39,7 @@ def run_graph(parts, prompt=PROMPT, negative=NEGATIVE, guidance=6.0, seed=SEED, 
     model, vae, text_encoder, _ = parts
     with torch.inference_mode():  # as ComfyUI runs nodes
         (cond,) = DVTextEncode().encode(text_encoder, prompt, negative, 226, True)
-        (latent,) = DVSampler().sample(model, cond, width, height, frames, steps, guidance, seed, scheduler)
+        (latent,) = DVSampler().sample(model, width, height, frames, steps, guidance, seed, cond, scheduler)
         (images,) = DVVAEDecode().decode(vae, latent, 0, "auto", 0, 0.0)
     return images, latent
 
@@ -196,7 +196,7 @@ def test_progress_once_per_step_and_interrupt_stops_sampling(parts, monkeypatch)
         with torch.inference_mode():
             (cond,) = DVTextEncode().encode(text_encoder, PROMPT, NEGATIVE, 226, True)
             with pytest.raises(host.Interrupted):
-                DVSampler().sample(model, cond, W, H, F, 5, 6.0, SEED)
+                DVSampler().sample(model, W, H, F, 5, 6.0, SEED, cond)
     finally:
         handle.remove()
     assert len(calls) == 2  # stopped after the second of five steps
@@ -205,9 +205,9 @@ def test_progress_once_per_step_and_interrupt_stops_sampling(parts, monkeypatch)
 # ------------------------------------------------------------------------------------------ bad input
 
 
-def expect_error(match_parts: list[str], fn, *args):
+def expect_error(match_parts: list[str], fn, *args, **kwargs):
     with pytest.raises(DVInputError) as info:
-        fn(*args)
+        fn(*args, **kwargs)
     for part in match_parts:
         assert part in str(info.value), (part, str(info.value))
     return info.value
@@ -220,14 +220,14 @@ def cond(parts):
 
 
 def test_frame_count_the_family_cannot_make(parts, cond):
-    expect_error(["DVSampler", "'num_frames'", "10", "9 or 13"], DVSampler().sample, parts[0], cond, W, H, 10, 2,
-                 6.0, 0)
+    expect_error(["DVSampler", "'num_frames'", "10", "9 or 13"], DVSampler().sample, parts[0], W, H, 10, 2,
+                 6.0, 0, conditioning=cond)
 
 
 @pytest.mark.parametrize("width,height,bad,hint", [(72, 48, "width", "64 or 80"), (64, 40, "height", "32 or 48")])
 def test_size_not_divisible(parts, cond, width, height, bad, hint):
-    expect_error(["DVSampler", f"'{bad}'", "16", hint], DVSampler().sample, parts[0], cond, width, height, F, 2,
-                 6.0, 0)
+    expect_error(["DVSampler", f"'{bad}'", "16", hint], DVSampler().sample, parts[0], width, height, F, 2,
+                 6.0, 0, conditioning=cond)
 
 
 def test_missing_model_folder(tiny_models_dir):
@@ -240,8 +240,10 @@ def test_path_escaping_the_models_folder_is_refused(tiny_models_dir):
 
 def test_wrong_type_wired_into_sampler(parts, cond):
     model, vae, _, _ = parts
-    expect_error(["DVSampler", "'model'", "DVVAE", "DV_MODEL"], DVSampler().sample, vae, cond, W, H, F, 2, 6.0, 0)
-    expect_error(["DVSampler", "'conditioning'"], DVSampler().sample, model, model, W, H, F, 2, 6.0, 0)
+    expect_error(["DVSampler", "'model'", "DVVAE", "DV_MODEL"], DVSampler().sample, vae, W, H, F, 2, 6.0, 0,
+                 conditioning=cond)
+    expect_error(["DVSampler", "'conditioning'"], DVSampler().sample, model, W, H, F, 2, 6.0, 0, conditioning=model)
+    expect_error(["DVSampler", "'vae'"], DVSampler().sample, model, W, H, F, 2, 6.0, 0, conditioning=cond, vae=model)
 
 
 def test_wrong_type_wired_into_decoder(parts):
@@ -257,20 +259,30 @@ def test_wrong_component_folder_for_loader(tiny_models_dir):
 def test_conditioning_from_another_family(parts, cond):
     other = dataclasses.replace(cond.family, id="other", label="OtherFamily")
     foreign = DVConditioning(other, cond.prompt, cond.negative_prompt, cond.embeds)
-    expect_error(["DVSampler", "'conditioning'", "OtherFamily"], DVSampler().sample, parts[0], foreign, W, H, F, 2,
-                 6.0, 0)
+    expect_error(["DVSampler", "'conditioning'", "OtherFamily"], DVSampler().sample, parts[0], W, H, F, 2,
+                 6.0, 0, conditioning=foreign)
 
 
 def test_empty_prompt(parts):
     with torch.inference_mode():
         (empty,) = DVTextEncode().encode(parts[2], "   ", "", 226, True)
-    expect_error(["DVSampler", "'conditioning'", "empty"], DVSampler().sample, parts[0], empty, W, H, F, 2, 6.0, 0)
+    expect_error(["DVSampler", "'conditioning'", "empty"], DVSampler().sample, parts[0], W, H, F, 2, 6.0, 0,
+                 conditioning=empty)
+
+
+def test_text_family_without_conditioning(parts):
+    expect_error(["DVSampler", "'conditioning'", "driven by text"], DVSampler().sample, parts[0], W, H, F, 2, 6.0, 0)
+
+
+def test_image_refused_by_text_to_video(parts, cond):
+    expect_error(["DVSampler", "'image'"], DVSampler().sample, parts[0], W, H, F, 2, 6.0, 0, conditioning=cond,
+                 image=torch.zeros(1, H, W, 3))
 
 
 def test_flow_matching_scheduler_refused_for_cogvideox(parts, cond):
     (spec,) = DVScheduler().build("FlowMatch Euler", "from model")
-    expect_error(["DVSampler", "'scheduler'", "FlowMatchEulerDiscreteScheduler"], DVSampler().sample, parts[0], cond,
-                 W, H, F, 2, 6.0, 0, spec)
+    expect_error(["DVSampler", "'scheduler'", "FlowMatchEulerDiscreteScheduler"], DVSampler().sample, parts[0],
+                 W, H, F, 2, 6.0, 0, conditioning=cond, scheduler=spec)
 
 
 def test_long_prompt_truncation_is_stated(parts, caplog):

@@ -1,0 +1,1 @@
+"""One module per video model family, each defining FAMILY (see ..families.Family)."""
