@@ -20,10 +20,14 @@ class DVModel:
     geometry: LatentGeometry
     source: str
     scheduler: DVSchedulerSpec | None = None  # the scheduler saved beside the model, if any
+    companions: dict[str, Any] = field(default_factory=dict)  # image encoder, feature extractor, ... by role
 
     @property
     def module(self):
         return self.managed.module
+
+    def managed_companions(self) -> list[ManagedModule]:
+        return [c for c in self.companions.values() if isinstance(c, ManagedModule)]
 
 
 @dataclass(eq=False)
@@ -47,6 +51,7 @@ class DVTextEncoder:
     tokenizer: Any
     family: Family
     source: str
+    extras: dict[str, Any] = field(default_factory=dict)  # text_encoder_2 / tokenizer_2 where a family has two
 
     @property
     def module(self):

@@ -137,28 +137,48 @@ def load_pipeline_folder(name: str, dtype_name: str, node: str = "DVPipelineLoad
     }
 
 
+# Components that belong with the text encoder (a second encoder and tokenizer, as HunyuanVideo has).
+TEXT_SIDE = ("text_encoder", "tokenizer", "text_encoder_2", "tokenizer_2")
+
+
+def _managed_or_plain(value: Any, label: str) -> Any:
+    """nn.Modules go to the memory manager; tokenizers, feature extractors and configs stay as they are."""
+    import torch
+
+    return host.ManagedModule(value, label) if isinstance(value, torch.nn.Module) else value
+
+
 def wrap_components(loaded: dict[str, Any]) -> dict[str, Any]:
-    """DV objects for the loaded components of one folder, in a fixed order of roles."""
+    """DV objects for the loaded components of one folder, in a fixed order of roles.
+
+    Everything besides the denoiser, VAE, scheduler and text side (image encoders, feature extractors,
+    motion adapters...) rides along on the model as `companions`, because the sampler needs it.
+    """
     family: Family = loaded["family"]
-    comps = loaded["components"]
+    comps = dict(loaded["components"])
     source = loaded["source"]
     denoiser_key = "transformer" if "transformer" in comps else "unet"
-    vae = DVVAE(host.ManagedModule(comps["vae"], f"{source}/vae"), family, source)
-    model = DVModel(
-        host.ManagedModule(comps[denoiser_key], f"{source}/{denoiser_key}"),
-        family,
-        geometry_from_config(comps["vae"].config, family),
-        source,
-    )
+    vae_module = comps.pop("vae")
+    vae = DVVAE(host.ManagedModule(vae_module, f"{source}/vae"), family, source)
+    scheduler = DVSchedulerSpec.from_scheduler(comps.pop("scheduler"), source)
+    text_side = {key: comps.pop(key) for key in TEXT_SIDE if key in comps}
     text_encoder = None
-    if comps.get("text_encoder") is not None:
+    if text_side.get("text_encoder") is not None:
         text_encoder = DVTextEncoder(
-            host.ManagedModule(comps["text_encoder"], f"{source}/text_encoder"),
-            comps.get("tokenizer"),
+            host.ManagedModule(text_side.pop("text_encoder"), f"{source}/text_encoder"),
+            text_side.pop("tokenizer", None),
             family,
             source,
+            {key: _managed_or_plain(value, f"{source}/{key}") for key, value in text_side.items()},
         )
-    scheduler = DVSchedulerSpec.from_scheduler(comps["scheduler"], source)
+    model = DVModel(
+        host.ManagedModule(comps.pop(denoiser_key), f"{source}/{denoiser_key}"),
+        family,
+        geometry_from_config(vae_module.config, family),
+        source,
+        scheduler,
+        {key: _managed_or_plain(value, f"{source}/{key}") for key, value in comps.items() if value is not None},
+    )
     return {"model": model, "vae": vae, "text_encoder": text_encoder, "scheduler": scheduler}
 
 

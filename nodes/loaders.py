@@ -47,7 +47,6 @@ class DVPipelineLoader:
 
     def load(self, model: str, dtype: str):
         parts = loading.wrap_components(loading.load_pipeline_folder(model, dtype, "DVPipelineLoader", "model"))
-        parts["model"].scheduler = parts["scheduler"]
         return parts["model"], parts["vae"], parts["text_encoder"], parts["scheduler"]
 
 
