@@ -39,6 +39,29 @@ class FrameRule:
 
 
 @dataclass(frozen=True)
+class OptionSpec:
+    """One family extra for DVSampler, shown as a widget on the family's options node.
+
+    `name` is the diffusers pipeline argument it becomes, so the widget and the docs line up.
+    """
+
+    name: str
+    kind: str | tuple[str, ...]  # "INT", "FLOAT", "BOOLEAN", or the choices of a combo
+    default: Any
+    tooltip: str
+    minimum: float | None = None
+    maximum: float | None = None
+    step: float | None = None
+
+    def input_spec(self) -> tuple:
+        options: dict[str, Any] = {"default": self.default, "tooltip": self.tooltip}
+        for key, value in (("min", self.minimum), ("max", self.maximum), ("step", self.step)):
+            if value is not None:
+                options[key] = value
+        return (list(self.kind) if isinstance(self.kind, tuple) else self.kind, options)
+
+
+@dataclass(frozen=True)
 class LatentGeometry:
     """How pixel space maps to latent space for one VAE."""
 
@@ -65,6 +88,8 @@ class Family:
     defaults: dict[str, Any] = field(default_factory=dict)
     notes: str = ""
     order: int = 100  # position in listings (the order of the diffusers video guides)
+    options: tuple[OptionSpec, ...] = ()  # family extras; they get an options node named options_node
+    options_node: str = ""  # e.g. "DVSVDOptions" (a public node id: never rename once shipped)
 
     def load_glue(self):
         return importlib.import_module(f"..samplers.{self.glue}", __package__)

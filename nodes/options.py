@@ -1,0 +1,53 @@
+"""Options nodes: family extras for DVSampler (SVD's motion_bucket_id, LTX's decode_timestep, ...).
+
+One node per family that declares options in its spec module (model_loaders/family_specs/), generated
+from that data so adding an extra is one OptionSpec line, and the widget names are the pipeline's own
+argument names. Options nodes chain: wire one into another's `options` input to combine them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import expect_type
+from ..model_loaders.components import DVSamplerOptions
+from ..model_loaders.families import FAMILIES, Family
+
+CATEGORY = "DiffusersVideo/options"
+
+
+def _make_options_node(family: Family) -> type:
+    def INPUT_TYPES(cls) -> dict[str, Any]:  # noqa: N802 - ComfyUI's name
+        return {
+            "required": {spec.name: spec.input_spec() for spec in family.options},
+            "optional": {
+                "options": ("DV_SAMPLER_OPTIONS", {"tooltip": "Options from another options node to combine with."}),
+            },
+        }
+
+    def build(self, options: DVSamplerOptions | None = None, **values: Any):
+        if options is not None:
+            expect_type(family.options_node, "options", options, DVSamplerOptions, "DV_SAMPLER_OPTIONS")
+        made = DVSamplerOptions((family.id,), tuple(sorted(values.items())), family.options_node)
+        return (made.merged_with(options),)
+
+    return type(
+        family.options_node,
+        (),
+        {
+            "DISPLAY_NAME": f"DV {family.label} Options",
+            "CATEGORY": CATEGORY,
+            "DESCRIPTION": f"{family.label} settings beyond DVSampler's widgets, passed to its diffusers pipeline "
+            "under the same names. Wire into DVSampler's options input.",
+            "FUNCTION": "build",
+            "RETURN_TYPES": ("DV_SAMPLER_OPTIONS",),
+            "RETURN_NAMES": ("options",),
+            "OUTPUT_TOOLTIPS": (f"{family.label} options for DVSampler.",),
+            "INPUT_TYPES": classmethod(INPUT_TYPES),
+            "build": build,
+            "__module__": __name__,
+        },
+    )
+
+
+NODES = [_make_options_node(family) for family in FAMILIES if family.options]
