@@ -94,13 +94,6 @@ class Family:
     def load_glue(self):
         return importlib.import_module(f"..samplers.{self.glue}", __package__)
 
-    def task_for(self, has_image: bool, has_video: bool) -> str:
-        """The pipeline task a sampler run asks for, from what is wired in."""
-        for task, wanted in (("v2v", has_video), ("i2v", has_image), ("t2v", True)):
-            if wanted and task in self.pipeline_classes:
-                return task
-        return next(iter(self.pipeline_classes))
-
 
 def _discover() -> tuple[Family, ...]:
     """Every module in family_specs/ defines one FAMILY: adding a family is adding a module there."""

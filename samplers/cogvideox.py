@@ -38,12 +38,12 @@ DEFAULT_SCHEDULER = DVSchedulerSpec.from_config_dict(
 )
 
 
-def _pipeline(**components: Any):
-    from diffusers import CogVideoXPipeline
+def _pipeline(task: str = "t2v", **components: Any):
+    import diffusers
 
     parts = {"tokenizer": None, "text_encoder": None, "vae": None, "transformer": None, "scheduler": None}
     parts.update(components)
-    return CogVideoXPipeline(**parts)
+    return getattr(diffusers, COGVIDEOX.pipeline_classes[task])(**parts)
 
 
 # ------------------------------------------------------------------------------------------- encode
@@ -87,29 +87,71 @@ def size_multiple(model: DVModel) -> int:
     return model.geometry.spatial * int(model.module.config.patch_size)
 
 
-def check_inputs(node: str, model: DVModel, params: SampleParams, inputs: SampleInputs) -> DVConditioning:
-    for name in ("image", "video"):
-        if getattr(inputs, name) is not None:
-            raise DVInputError(node, name, f"{COGVIDEOX.label} text-to-video takes no {name}.",
-                               f"disconnect '{name}'.")
+def is_image_to_video_model(model: DVModel) -> bool:
+    """CogVideoX-5b-I2V's transformer takes the image latents beside the noise: twice the channels."""
+    config = model.module.config
+    return int(config.in_channels) == 2 * int(config.out_channels)
+
+
+def check_inputs(node: str, model: DVModel, params: SampleParams,
+                 inputs: SampleInputs) -> tuple[str, DVConditioning]:
+    """Validate a run and tell which task it is: "t2v", "i2v" (an image wired) or "v2v" (a video wired)."""
+    if inputs.image is not None and inputs.video is not None:
+        raise DVInputError(node, "video", "both an image and a video are wired in.",
+                           "an image for image-to-video, or a video for video-to-video.")
+    task = "v2v" if inputs.video is not None else "i2v" if inputs.image is not None else "t2v"
+    if task == "i2v" and not is_image_to_video_model(model):
+        raise DVInputError(node, "image", f"'{model.source}' is a text-to-video CogVideoX; it cannot start from an "
+                           "image.", "an image-to-video model (e.g. CogVideoX-5b-I2V), or disconnect 'image'.")
+    if task != "i2v" and is_image_to_video_model(model):
+        raise DVInputError(node, "image", f"'{model.source}' is an image-to-video CogVideoX and needs a first frame.",
+                           "an IMAGE wired into 'image' (e.g. from Load Image).")
+    if task != "t2v" and inputs.vae is None:
+        raise DVInputError(node, "vae", f"CogVideoX {'image' if task == 'i2v' else 'video'}-to-video encodes its "
+                           "input with the VAE, and none is wired in.", "the VAE from the same folder.")
     cond = require_conditioning(node, model, inputs)
     check_common(node, model, cond, params, size_multiple(model))
-    text_dim = int(model.module.config.text_embed_dim)
+    config = model.module.config
+    if config.use_learned_positional_embeddings:
+        # CogVideoX-5b-I2V learned its positional embeddings at one resolution only.
+        size = (config.sample_width * model.geometry.spatial, config.sample_height * model.geometry.spatial)
+        if (params.width, params.height) != size:
+            raise DVInputError(node, "width", f"this model learned its positions at {size[0]}x{size[1]} only; "
+                               f"{params.width}x{params.height} is not possible.",
+                               f"width {size[0]}, height {size[1]}.")
+    if task == "v2v":
+        strength = float(inputs.option("strength", 0.8))
+        if int(params.num_inference_steps * strength) < 1:
+            # The pipeline keeps int(steps * strength) steps; none left would return an empty video.
+            raise DVInputError(node, "options", f"strength {strength} of {params.num_inference_steps} steps leaves no "
+                               "denoising step.", f"strength >= {1 / params.num_inference_steps:.2f} or more steps.")
+        frames = inputs.video.shape[0]
+        if frames < params.num_frames:
+            raise DVInputError(node, "video", f"{frames} frames wired in, fewer than num_frames {params.num_frames}.",
+                               f"num_frames at most {frames} (4k+1), or a longer video.")
+    text_dim = int(config.text_embed_dim)
     got = int(cond.embeds["prompt_embeds"].shape[-1])
     if got != text_dim:
         raise DVInputError(node, "conditioning", f"the text embeddings have width {got}, but this transformer "
                            f"expects {text_dim}.", "the text encoder from the same CogVideoX folder.")
     seq = int(cond.embeds["prompt_embeds"].shape[1])
-    max_seq = int(model.module.config.max_text_seq_length)
-    if model.module.config.use_rotary_positional_embeddings is False and seq != max_seq:
+    max_seq = int(config.max_text_seq_length)
+    if config.use_rotary_positional_embeddings is False and seq != max_seq:
         raise DVInputError(node, "conditioning", f"the prompt was encoded to {seq} tokens, but this transformer "
                            f"was trained with {max_seq}.", f"max_sequence_length {max_seq} in DVTextEncode.")
-    return cond
+    return task, cond
+
+
+def _frames_to_pipeline(images, count: int | None = None):
+    """ComfyUI IMAGE [N, H, W, C] in 0..1 -> [N, C, H, W] in 0..1, the tensor layout the pipelines'
+    preprocessors take (they normalise to -1..1 and resize to the requested size themselves)."""
+    images = images[:count] if count else images
+    return images[..., :3].permute(0, 3, 1, 2).contiguous()
 
 
 def sample(node: str, model: DVModel, scheduler: DVSchedulerSpec, params: SampleParams,
            inputs: SampleInputs) -> dict[str, Any]:
-    cond = check_inputs(node, model, params, inputs)
+    task, cond = check_inputs(node, model, params, inputs)
     latent_frames = (params.num_frames - 1) // model.geometry.temporal + 1
     patch_t = model.module.config.patch_size_t
     if patch_t and latent_frames % patch_t:
@@ -117,28 +159,42 @@ def sample(node: str, model: DVModel, scheduler: DVSchedulerSpec, params: Sample
         log.info("%s: CogVideoX 1.5 works on multiples of %d latent frames: %d latent frames are generated "
                  "(%d video frames) and the padding is dropped before decoding.", node, patch_t, padded,
                  (padded - 1) * model.geometry.temporal + 1)
+    elif latent_frames % 2 == 0:
+        log.info("%s: %d frames are %d latent frames; CogVideoX's VAE decodes an even number of latent frames "
+                 "to %d frames (as diffusers does).", node, params.num_frames, latent_frames, 4 * latent_frames)
 
-    host.load_to_device([model.managed])
-    pipe = _pipeline(transformer=model.module, scheduler=scheduler.create())
-    # The pipeline reads the VAE's geometry at construction; the VAE is not needed to sample, so it is
-    # given the loaded model's geometry instead of the VAE itself.
+    managed = [model.managed] + ([inputs.vae.managed] if task != "t2v" else [])
+    host.load_to_device(managed)
+    components: dict[str, Any] = {"transformer": model.module, "scheduler": scheduler.create()}
+    if task != "t2v":
+        components["vae"] = inputs.vae.module
+    pipe = _pipeline(task, **components)
+    # The pipeline reads the VAE's geometry at construction; text-to-video needs no VAE to sample, so it
+    # is given the loaded model's geometry instead of the VAE itself.
     pipe.vae_scale_factor_spatial = model.geometry.spatial
     pipe.vae_scale_factor_temporal = model.geometry.temporal
     pipe.vae_scaling_factor_image = model.geometry.scaling_factor
 
     dtype = model.managed.dtype
     device = model.managed.device
-    call_kwargs = {
+    call_kwargs: dict[str, Any] = {
         "prompt_embeds": cond.embeds["prompt_embeds"].to(device=device, dtype=dtype),
         "negative_prompt_embeds": cond.embeds["negative_prompt_embeds"].to(device=device, dtype=dtype),
         "height": params.height,
         "width": params.width,
-        "num_frames": params.num_frames,
         "num_inference_steps": params.num_inference_steps,
         "guidance_scale": params.guidance_scale,
+        "use_dynamic_cfg": bool(inputs.option("use_dynamic_cfg", False)),
     }
+    if task == "v2v":
+        call_kwargs["video"] = _frames_to_pipeline(inputs.video, params.num_frames).to(device)
+        call_kwargs["strength"] = float(inputs.option("strength", 0.8))
+    else:
+        call_kwargs["num_frames"] = params.num_frames
+    if task == "i2v":
+        call_kwargs["image"] = _frames_to_pipeline(inputs.image, 1).to(device)
     latents = run_denoise(pipe, call_kwargs, params, COGVIDEOX.comfy_latent_format, _to_bcfhw)
-    if patch_t and latent_frames % patch_t:
+    if task != "v2v" and patch_t and latent_frames % patch_t:
         latents = latents[:, latents.shape[1] - latent_frames:]  # the pipeline's own padding is at the front
     return {
         "samples": _to_bcfhw(latents).to(host.intermediate_device()),
