@@ -1,0 +1,40 @@
+"""Output video formats as data, the way VideoHelperSuite keeps them: what the widget shows, how the file
+is written, and where the workflow metadata goes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class VideoFormat:
+    name: str  # the DVVideoCombine widget value
+    extension: str
+    backend: str  # "ffmpeg" (imageio-ffmpeg's binary, fed raw frames) or "pillow"
+    muxer: str = ""  # ffmpeg -f value
+    codec_args: tuple[str, ...] = ()  # "{crf}" is replaced by the crf widget
+    pixel_format: str = ""
+    even_size: bool = False  # yuv420p needs even width and height
+    crf_range: tuple[int, int] | None = None
+    metadata: str = ""  # where prompt/workflow go: "container" tags, "exif" (as core), "comment" (gif)
+
+
+FORMATS: dict[str, VideoFormat] = {
+    f.name: f
+    for f in (
+        VideoFormat(
+            "video/h264-mp4", "mp4", "ffmpeg", "mp4",
+            ("-c:v", "libx264", "-preset", "medium", "-crf", "{crf}", "-movflags", "+faststart+use_metadata_tags"),
+            "yuv420p", True, (0, 51), "container",
+        ),
+        VideoFormat(
+            "video/vp9-webm", "webm", "ffmpeg", "webm",
+            ("-c:v", "libvpx-vp9", "-crf", "{crf}", "-b:v", "0", "-row-mt", "1"),
+            "yuv420p", True, (0, 63), "container",
+        ),
+        # ffmpeg's gif and webp muxers cannot carry the metadata ComfyUI's frontend reads, so these two are
+        # written with Pillow exactly as core's SaveAnimatedWEBP does (EXIF "workflow:{...}").
+        VideoFormat("image/webp", "webp", "pillow", metadata="exif"),
+        VideoFormat("image/gif", "gif", "pillow", metadata="comment"),
+    )
+}
