@@ -17,7 +17,7 @@ from ..errors import DVInputError
 from .components import DVVAE, DVModel, DVSchedulerSpec, DVTextEncoder, geometry_from_config
 from .families import FAMILIES, Family, family_for_class, task_for_pipeline
 
-DTYPES = ("auto", "fp32", "bf16", "fp16")
+DTYPES = ["auto", "fp32", "bf16", "fp16"]  # a list: ComfyUI treats only lists as combos
 TRUSTED_LIBRARIES = ("diffusers", "transformers")
 
 

@@ -26,7 +26,7 @@ SCHEDULERS = {
     "UniPC": "UniPCMultistepScheduler",
     "FlowMatch Euler": "FlowMatchEulerDiscreteScheduler",
 }
-TIMESTEP_SPACINGS = ("from model", "trailing", "leading", "linspace")
+TIMESTEP_SPACINGS = ["from model", "trailing", "leading", "linspace"]
 
 
 class DVScheduler:

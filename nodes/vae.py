@@ -6,7 +6,7 @@ from ..errors import DVInputError, expect_type
 from ..model_loaders.components import DVVAE
 
 CATEGORY = "DiffusersVideo/vae"
-TILING = ("auto", "off", "on")
+TILING = ["auto", "off", "on"]  # a list: ComfyUI treats only lists as combos
 
 
 class DVVAEDecode:

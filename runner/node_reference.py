@@ -21,8 +21,8 @@ def _default(spec: tuple) -> str:
     options = spec[1] if len(spec) > 1 else {}
     if "default" in options:
         return f"`{options['default']!r}`" if isinstance(options["default"], str) else f"`{options['default']}`"
-    if isinstance(spec[0], list) and spec[0]:
-        return "first entry"
+    if isinstance(spec[0], list):
+        return "first entry"  # model listings depend on the machine, so the reference never shows them
     return ""
 
 

@@ -47,6 +47,7 @@ def test_node_contract(node_id):
         for name, spec in inputs.get(section, {}).items():
             assert len(spec) > 1 and spec[1].get("tooltip"), f"{node_id}.{name} has no tooltip"
             kind = spec[0]
+            assert not isinstance(kind, tuple), f"{node_id}.{name}: combo choices must be a list for ComfyUI"
             if isinstance(kind, str) and kind not in CORE_TYPES:
                 assert kind.startswith("DV_"), f"{node_id}.{name}: custom type {kind} lacks the DV_ prefix"
     assert len(getattr(cls, "OUTPUT_TOOLTIPS", ())) == len(cls.RETURN_TYPES)

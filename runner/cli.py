@@ -1,0 +1,143 @@
+"""`dv-run`: run ComfyUI workflows without the editor.
+
+    dv-run run WORKFLOW.json [--set NODE.INPUT=VALUE ...] [--server URL | --comfyui PATH | --in-process]
+    dv-run demo [--output-dir DIR] [--steps N]
+
+A workflow is an API-format prompt ("Export (API)" in ComfyUI) or a UI-format workflow file, which is
+converted the way the editor's Queue button does. With --server the prompt goes to a running ComfyUI;
+with --comfyui (or COMFYUI_PATH) a ComfyUI is started from that checkout for the run; otherwise it runs
+in-process with this pack's nodes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def apply_overrides(prompt: dict[str, Any], assignments: list[str]) -> None:
+    for assignment in assignments:
+        target, sep, value = assignment.partition("=")
+        node_id, dot, input_name = target.partition(".")
+        if not sep or not dot:
+            raise SystemExit(f"--set {assignment!r}: expected NODE.INPUT=VALUE, e.g. 3.seed=7")
+        if node_id not in prompt:
+            raise SystemExit(f"--set {assignment!r}: no node {node_id}; nodes: {', '.join(prompt)}")
+        if input_name not in prompt[node_id]["inputs"]:
+            raise SystemExit(f"--set {assignment!r}: node {node_id} ({prompt[node_id]['class_type']}) has no input "
+                             f"'{input_name}'; inputs: {', '.join(prompt[node_id]['inputs'])}")
+        prompt[node_id]["inputs"][input_name] = _parse_value(value)
+
+
+def load_workflow(path: str, node_classes: dict[str, type]) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """(API prompt, UI workflow or None) from either kind of file."""
+    from .workflow_format import ui_to_api
+
+    with open(path, encoding="utf-8") as f:
+        data = json.load(f)
+    if isinstance(data, dict) and "nodes" in data and "links" in data:
+        return ui_to_api(data, node_classes), data
+    return data, None
+
+
+def run_workflow(args: argparse.Namespace) -> int:
+    from .. import NODE_CLASS_MAPPINGS
+
+    prompt, workflow = load_workflow(args.workflow, NODE_CLASS_MAPPINGS)
+    if args.extra_pnginfo:
+        with open(args.extra_pnginfo, encoding="utf-8") as f:
+            workflow = json.load(f)
+    apply_overrides(prompt, args.set or [])
+    output_dir = os.path.abspath(args.output_dir)
+    comfyui = args.comfyui or (None if args.in_process or args.server else os.environ.get("COMFYUI_PATH"))
+    if args.server or comfyui:
+        return _run_on_server(args, prompt, workflow, output_dir, comfyui)
+    os.environ["DV_OUTPUT_DIR"] = output_dir
+    if args.models_dir:
+        os.environ["DV_MODELS_DIR"] = os.path.abspath(args.models_dir)
+    from .executor import Executor
+
+    result = Executor(NODE_CLASS_MAPPINGS).run(
+        prompt, {"workflow": workflow} if workflow else None,
+        on_node=lambda node_id, class_type: print(f"running node {node_id} ({class_type})", flush=True))
+    for ui in result.outputs.values():
+        for item in ui.get("images", []):
+            print("wrote", os.path.join(output_dir, item.get("subfolder", ""), item["filename"]))
+    return 0
+
+
+def _run_on_server(args, prompt, workflow, output_dir: str, comfyui: str | None) -> int:
+    from . import comfy_client as client
+
+    process = None
+    base_url = args.server
+    try:
+        if not base_url:
+            extra = ["--output-directory", output_dir]
+            if args.models_dir:
+                yaml_path = os.path.join(output_dir, ".dv_extra_model_paths.yaml")
+                os.makedirs(output_dir, exist_ok=True)
+                with open(yaml_path, "w", encoding="utf-8") as f:
+                    f.write(f"dv:\n  base_path: {os.path.abspath(args.models_dir)}\n  diffusers: diffusers/\n")
+                extra += ["--extra-model-paths-config", yaml_path]
+            print(f"starting ComfyUI from {comfyui} ...", flush=True)
+            process, base_url = client.start_server(comfyui, extra_args=extra, python=os.environ.get("COMFYUI_PYTHON"))
+        prompt_id = client.post_prompt(base_url, prompt, workflow)
+        print(f"queued {prompt_id} on {base_url}", flush=True)
+        entry = client.wait(base_url, prompt_id)
+        for ui in entry.get("outputs", {}).values():
+            for item in ui.get("images", []):
+                if args.server:
+                    print("wrote", client.download(base_url, item, output_dir))
+                else:
+                    print("wrote", os.path.join(output_dir, item.get("subfolder", ""), item["filename"]))
+        return 0
+    finally:
+        if process is not None:
+            client.stop_server(process)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="dv-run", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--verbose", action="store_true", help="show tracebacks")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="run a workflow file")
+    run.add_argument("workflow")
+    run.add_argument("--set", action="append", metavar="NODE.INPUT=VALUE", help="override an input (JSON value)")
+    run.add_argument("--output-dir", default="output")
+    run.add_argument("--models-dir", help="models folder in ComfyUI's layout (default: DV_MODELS_DIR or ./models)")
+    run.add_argument("--extra-pnginfo", metavar="UI_WORKFLOW.json", help="UI workflow to embed in the outputs")
+    where = run.add_mutually_exclusive_group()
+    where.add_argument("--server", metavar="URL", help="a running ComfyUI, e.g. http://127.0.0.1:8188")
+    where.add_argument("--comfyui", metavar="PATH", help="start ComfyUI from this checkout for the run")
+    where.add_argument("--in-process", action="store_true", help="run here even when COMFYUI_PATH is set")
+    demo = commands.add_parser("demo", help="render the example workflow with a tiny model built on the spot")
+    demo.add_argument("--output-dir", default="output")
+    demo.add_argument("--steps", type=int, default=4, help="denoising steps (the example has 50)")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "demo":
+            from .demo import run_demo
+
+            return run_demo(args)
+        return run_workflow(args)
+    except Exception as error:  # a workflow error is a message for the user, not a traceback
+        if args.verbose:
+            raise
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
