@@ -92,6 +92,25 @@ def default_dtype(device=None):
 # ------------------------------------------------------------------------------------- memory manager
 
 
+_HOLDERS: dict[type, type] = {}
+
+
+def _holder_class(inner_type: type) -> type:
+    """A holder class named after what it holds, so ComfyUI's log says "Requested to load
+    DVCogVideoXTransformer3DModel" rather than a wrapper's name."""
+    import torch
+
+    if inner_type not in _HOLDERS:
+
+        def __init__(self, inner) -> None:
+            torch.nn.Module.__init__(self)
+            self.inner = inner
+            self.device = None
+
+        _HOLDERS[inner_type] = type(f"DV{inner_type.__name__}", (torch.nn.Module,), {"__init__": __init__})
+    return _HOLDERS[inner_type]
+
+
 class ManagedModule:
     """A diffusers/transformers module registered with the host's memory manager.
 
@@ -103,19 +122,13 @@ class ManagedModule:
     def __init__(self, module, label: str) -> None:
         import torch
 
-        class _Holder(torch.nn.Module):
-            def __init__(self, inner) -> None:
-                super().__init__()
-                self.inner = inner
-                self.device = None
-
         self.label = label
         self.module = module
         self.patcher = None
         if IN_COMFY:
             import comfy.model_patcher
 
-            holder = _Holder(module)
+            holder = _holder_class(type(module))(module)
             holder.device = next(iter(module.parameters()), torch.empty(0)).device
             self.patcher = comfy.model_patcher.ModelPatcher(
                 holder, load_device=torch_device(), offload_device=offload_device()
