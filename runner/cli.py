@@ -77,18 +77,19 @@ def run_workflow(args: argparse.Namespace) -> int:
 
 
 def _run_on_server(args, prompt, workflow, output_dir: str, comfyui: str | None) -> int:
+    import shutil
+    import tempfile
+
     from . import comfy_client as client
 
     process = None
     base_url = args.server
+    scratch = tempfile.mkdtemp(prefix="dv-run-")
     try:
         if not base_url:
             extra = ["--output-directory", output_dir]
-            if args.models_dir:
-                yaml_path = os.path.join(output_dir, ".dv_extra_model_paths.yaml")
-                os.makedirs(output_dir, exist_ok=True)
-                with open(yaml_path, "w", encoding="utf-8") as f:
-                    f.write(f"dv:\n  base_path: {os.path.abspath(args.models_dir)}\n  diffusers: diffusers/\n")
+            yaml_path = _extra_paths_for_server(comfyui, args.models_dir, scratch)
+            if yaml_path:
                 extra += ["--extra-model-paths-config", yaml_path]
             print(f"starting ComfyUI from {comfyui} ...", flush=True)
             process, base_url = client.start_server(comfyui, extra_args=extra, python=os.environ.get("COMFYUI_PYTHON"))
@@ -105,6 +106,29 @@ def _run_on_server(args, prompt, workflow, output_dir: str, comfyui: str | None)
     finally:
         if process is not None:
             client.stop_server(process)
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _extra_paths_for_server(comfyui: str, models_dir: str | None, scratch: str) -> str | None:
+    """An extra_model_paths.yaml (in the scratch folder) for a server started here: the models folder if
+    given, and this pack as a custom node when the checkout does not have it yet, so `--comfyui` works
+    before the pack is installed there."""
+    pack = os.path.realpath(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    custom_nodes = os.path.join(comfyui, "custom_nodes")
+    entries = os.listdir(custom_nodes) if os.path.isdir(custom_nodes) else []
+    installed = any(os.path.realpath(os.path.join(custom_nodes, entry)) == pack for entry in entries)
+    lines = []
+    if models_dir:
+        lines += [f"  base_path: {os.path.abspath(models_dir)}", "  diffusers: diffusers/"]
+    if not installed:
+        os.symlink(pack, os.path.join(scratch, "ComfyUI-DiffusersVideo"))
+        lines.append(f"  custom_nodes: {scratch}")
+    if not lines:
+        return None
+    yaml_path = os.path.join(scratch, "extra_model_paths.yaml")
+    with open(yaml_path, "w", encoding="utf-8") as f:
+        f.write("dv_run:\n" + "\n".join(lines) + "\n")
+    return yaml_path
 
 
 def main(argv: list[str] | None = None) -> int:

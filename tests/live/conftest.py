@@ -45,6 +45,6 @@ def comfy(tmp_path_factory):
         log_path=str(log_path),
     )
     try:
-        yield {"url": url, "log": log_path, "output": dirs["output"], "process": process}
+        yield {"url": url, "log": log_path, "output": dirs["output"], "models": models, "process": process}
     finally:
         client.stop_server(process)

@@ -99,3 +99,43 @@ def test_free_unloads_the_packs_models(comfy):
     while time.monotonic() < deadline and get_json(comfy["url"] + "/dv/models")["loaded"]:
         time.sleep(0.5)
     assert get_json(comfy["url"] + "/dv/models")["loaded"] == []
+
+
+def test_interrupt_stops_sampling_at_the_next_step(comfy):
+    prompt, workflow = example()
+    prompt["3"]["inputs"].update(num_inference_steps=500, width=320, height=240, num_frames=17, seed=5)
+    prompt_id = client.post_prompt(comfy["url"], prompt, workflow)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # wait until the sampler is running
+        queue = get_json(comfy["url"] + "/queue")
+        if queue["queue_running"]:
+            break
+        time.sleep(0.2)
+    time.sleep(3)
+    started = time.monotonic()
+    urllib.request.urlopen(urllib.request.Request(comfy["url"] + "/interrupt", data=b"{}", method="POST"), timeout=10)
+    entry = None
+    while time.monotonic() - started < 60:
+        entry = get_json(comfy["url"] + f"/history/{prompt_id}").get(prompt_id)
+        if entry:
+            break
+        time.sleep(0.2)
+    assert entry is not None, "the interrupted prompt never finished"
+    kinds = [kind for kind, _ in entry["status"]["messages"]]
+    assert "execution_interrupted" in kinds
+    assert "5" not in entry.get("outputs", {})  # no video was written
+    assert time.monotonic() - started < 30  # at the next step, not after 500 of them
+
+
+def test_dv_run_starts_comfyui_from_the_checkout(comfy, tmp_path):
+    """`dv-run run --comfyui PATH` with the pack not installed in that checkout: it is linked in for the run."""
+    from diffusers_video.runner import cli
+
+    out = tmp_path / "out"
+    api = os.path.join(EXAMPLES, "api", "cogvideox_text_to_video.json")
+    code = cli.main(["run", api, "--comfyui", os.environ["COMFYUI_PATH"], "--models-dir", str(comfy["models"]),
+                     "--output-dir", str(out), "--set", "1.model=\"tiny-cogvideox\"", "--set",
+                     "3.num_inference_steps=1", "--set", "3.width=64", "--set", "3.height=48", "--set",
+                     "3.num_frames=9"])
+    assert code == 0
+    assert (out / "CogVideoX" / "text_to_video_00001.mp4").is_file()
