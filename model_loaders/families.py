@@ -119,7 +119,10 @@ def by_id(family_id: str) -> Family:
 
 
 def family_for_class(class_name: str) -> Family | None:
-    """The family a diffusers class name belongs to (a pipeline, model, VAE or text encoder class)."""
+    """The family a diffusers class name belongs to (a pipeline, model, VAE or text encoder class).
+
+    A class several families share (AutoencoderKL) answers with the first; loaders ask the folder's
+    model_index.json first for that reason."""
     for fam in FAMILIES:
         if (
             class_name in fam.pipeline_classes.values()

@@ -206,7 +206,7 @@ def _family_of_folder(path: str) -> Family | None:
 
 def load_model(name: str, dtype_name: str, node: str = "DVModelLoader", input_name: str = "model") -> DVModel:
     module, class_name, path = _load_subfolder(name, "model", node, input_name, dtype_name)
-    family = family_for_class(class_name)
+    family = _family_of_folder(path) or family_for_class(class_name)
     geometry = family.geometry
     vae_config = os.path.join(os.path.dirname(path), "vae", "config.json")
     if os.path.isfile(vae_config):
@@ -224,8 +224,9 @@ def load_model(name: str, dtype_name: str, node: str = "DVModelLoader", input_na
 
 
 def load_vae(name: str, dtype_name: str, node: str = "DVVAELoader", input_name: str = "vae") -> DVVAE:
-    module, class_name, _path = _load_subfolder(name, "vae", node, input_name, dtype_name)
-    return DVVAE(host.ManagedModule(module, name), family_for_class(class_name), name)
+    module, class_name, path = _load_subfolder(name, "vae", node, input_name, dtype_name)
+    # The folder's pipeline tells the family; the class alone may be shared (AutoencoderKL).
+    return DVVAE(host.ManagedModule(module, name), _family_of_folder(path) or family_for_class(class_name), name)
 
 
 def load_text_encoder(name: str, dtype_name: str, node: str = "DVTextEncoderLoader",

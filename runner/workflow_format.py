@@ -128,3 +128,37 @@ def api_to_ui(prompt: dict[str, Any], node_classes: dict[str, type],
         "extra": {"ds": {"scale": 0.8, "offset": [0, 0]}},
         "version": 0.4,
     }
+
+
+def regenerate_examples(examples_dir: str, node_classes: dict[str, type]) -> list[str]:
+    """Write every example's UI workflow from its API twin (example_workflows/api/<name>.json), laid out
+    left to right in dependency order. Run after editing an API twin; a test keeps the two in step."""
+    import json
+    import os
+
+    written = []
+    api_dir = os.path.join(examples_dir, "api")
+    for filename in sorted(os.listdir(api_dir)):
+        if not filename.endswith(".json"):
+            continue
+        with open(os.path.join(api_dir, filename), encoding="utf-8") as f:
+            prompt = json.load(f)
+        positions = {node_id: (40 + 420 * column, 80 + 40 * (column % 2)) for column, node_id in enumerate(prompt)}
+        ui = api_to_ui(prompt, node_classes, positions)
+        for node in ui["nodes"]:
+            if node["type"] == "DVTextEncode":
+                node["size"] = [400, 380]
+        with open(os.path.join(examples_dir, filename), "w", encoding="utf-8") as f:
+            json.dump(ui, f, indent=1)
+            f.write("\n")
+        written.append(filename)
+    return written
+
+
+if __name__ == "__main__":
+    import os
+
+    from .. import NODE_CLASS_MAPPINGS
+
+    root = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "example_workflows")
+    print("\n".join(regenerate_examples(root, NODE_CLASS_MAPPINGS)))

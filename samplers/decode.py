@@ -101,3 +101,28 @@ def to_image(video_processor, video):
     _, _, channels, height, width = frames.shape
     frames = frames.permute(0, 1, 3, 4, 2).reshape(-1, height, width, channels)
     return frames.float().to(host.intermediate_device())
+
+
+def decode_framewise(node: str, vae, latents, chunk: int, settings: DecodeSettings):
+    """Decode [B, C, F, H, W] latents with an image VAE (AutoencoderKL) a chunk of frames at a time, as the
+    SD-based video pipelines (ModelScope, AnimateDiff, ...) do. Frames are independent in an image VAE, so
+    any chunk size gives the same frames as one pass. Returns [B, C', F, H', W'] like decode_latents."""
+    import torch
+
+    module = vae.module
+    batch, channels, frames, height, width = latents.shape
+    flat = latents.permute(0, 2, 1, 3, 4).reshape(batch * frames, channels, height, width)
+    chunk = chunk or flat.shape[0]
+    overrides: dict[str, Any] = {"use_tiling": settings.tiling}
+    if settings.tiling and (settings.tile_sample_size or settings.tile_overlap):
+        spatial = 2 ** (len(module.config.block_out_channels) - 1)
+        tile_px, tile_latent, factor = consistent_tile(
+            spatial, settings.tile_sample_size or module.tile_sample_min_size,
+            settings.tile_overlap or module.tile_overlap_factor)
+        overrides.update(tile_sample_min_size=tile_px, tile_latent_min_size=tile_latent, tile_overlap_factor=factor)
+    pieces = []
+    with temporary_attributes(module, **overrides), progress_per_call(module.decoder, math.ceil(len(flat) / chunk)):
+        for start in range(0, flat.shape[0], chunk):
+            pieces.append(module.decode(flat[start:start + chunk]).sample)
+    images = torch.cat(pieces)
+    return images[None, :].reshape((batch, frames, -1) + images.shape[2:]).permute(0, 2, 1, 3, 4).float()

@@ -75,21 +75,23 @@ def step_callback(total_steps: int, previewer: Callable[[Any], Any] | None,
 
 
 def run_denoise(pipe, call_kwargs: dict[str, Any], params: SampleParams, family_preview_format: str | None,
-                to_preview_layout: Callable[[Any], Any]):
-    """Call the pipeline for latents with progress, interrupt and previews wired in."""
+                to_preview_layout: Callable[[Any], Any], legacy_callback: bool = False):
+    """Call the pipeline for latents with progress, interrupt and previews wired in.
+
+    legacy_callback: the pipeline only has the old `callback(step, timestep, latents)` hook (the deprecated
+    text-to-video pipelines), not `callback_on_step_end`.
+    """
     pipe.set_progress_bar_config(disable=True)
     callback, progress = step_callback(
         params.num_inference_steps, host.latent_previewer(family_preview_format), to_preview_layout
     )
+    if legacy_callback:
+        hooks = {"callback": lambda step, timestep, latents: callback(pipe, step, timestep, {"latents": latents}),
+                 "callback_steps": 1}
+    else:
+        hooks = {"callback_on_step_end": callback, "callback_on_step_end_tensor_inputs": ["latents"]}
     try:
         with seeded(params.seed) as generator:
-            return pipe(
-                **call_kwargs,
-                generator=generator,
-                output_type="latent",
-                callback_on_step_end=callback,
-                callback_on_step_end_tensor_inputs=["latents"],
-                return_dict=False,
-            )[0]
+            return pipe(**call_kwargs, generator=generator, output_type="latent", return_dict=False, **hooks)[0]
     finally:
         progress.close()

@@ -35,19 +35,45 @@ def test_ui_file_converts_to_its_api_twin(name):
         k: (v["class_type"], v["inputs"]) for k, v in api.items()}
 
 
-def test_cogvideox_example_runs_through_dv_run(tiny_models_dir, tmp_path):
-    """The API twin with only the model swapped for the tiny one and a small size and step count."""
+# example -> (tiny model family, DVSampler inputs that make it small enough for a CPU test). Everything else
+# in the example runs as shipped. A new example must add a line here (the test below insists).
+TINY_RUNS = {
+    "cogvideox_text_to_video": ("cogvideox", {"num_inference_steps": 2, "width": 64, "height": 48, "num_frames": 9}),
+    "modelscope_text_to_video": ("modelscope", {"num_inference_steps": 2, "width": 64, "height": 48,
+                                                "num_frames": 4}),
+}
+
+
+def test_every_example_has_a_tiny_run():
+    assert sorted(TINY_RUNS) == NAMES
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_example_runs_through_dv_run(name, tiny_models_dir, tmp_path):
+    from diffusers_video.tiny_models.cache import install_into_models_dir
+
+    family, sampler_inputs = TINY_RUNS[name]
+    install_into_models_dir(tiny_models_dir, family, f"tiny-{family}")
+    with open(os.path.join(EXAMPLES, "api", f"{name}.json"), encoding="utf-8") as f:
+        prompt = json.load(f)
+    overrides = [f"{node_id}.model=\"tiny-{family}\"" for node_id, node in prompt.items()
+                 if node["class_type"] == "DVPipelineLoader"]
+    overrides += [f"{node_id}.{key}={value}" for node_id, node in prompt.items()
+                  if node["class_type"] == "DVSampler" for key, value in sampler_inputs.items()]
     out = tmp_path / "out"
-    code = cli.main(["run", os.path.join(EXAMPLES, "api", "cogvideox_text_to_video.json"), "--in-process",
-                     "--set", "1.model=\"tiny-cogvideox\"", "--set", "3.num_inference_steps=2",
-                     "--set", "3.width=64", "--set", "3.height=48", "--set", "3.num_frames=9",
-                     "--extra-pnginfo", os.path.join(EXAMPLES, "cogvideox_text_to_video.json"),
-                     "--output-dir", str(out), "--models-dir", tiny_models_dir])
-    assert code == 0
-    path = out / "CogVideoX" / "text_to_video_00001.mp4"
-    frames, fps = read_video(str(path))
-    assert frames.shape == (9, 48, 64, 3) and fps == 8.0
-    assert read_metadata(str(path))["workflow"]["nodes"][0]["type"] == "DVPipelineLoader"
+    args = ["run", os.path.join(EXAMPLES, "api", f"{name}.json"), "--in-process", "--output-dir", str(out),
+            "--models-dir", tiny_models_dir, "--extra-pnginfo", os.path.join(EXAMPLES, f"{name}.json")]
+    for override in overrides:
+        args += ["--set", override]
+    assert cli.main(args) == 0
+    combine = next(node for node in prompt.values() if node["class_type"] == "DVVideoCombine")["inputs"]
+    written = [p for p in out.rglob("*") if p.is_file()]
+    assert len(written) == 1 and written[0].name.startswith(os.path.basename(combine["filename_prefix"]))
+    frames, fps = read_video(str(written[0]))
+    assert frames.shape[1:] == (sampler_inputs["height"], sampler_inputs["width"], 3)
+    assert frames.shape[0] >= sampler_inputs["num_frames"]
+    assert abs(fps - combine["fps"]) < 1e-6
+    assert read_metadata(str(written[0]))["workflow"]["nodes"][0]["type"] == "DVPipelineLoader"
 
 
 def test_demo_renders_the_shipped_example_to_a_playable_mp4(tmp_path):

@@ -19,6 +19,7 @@ from collections.abc import Callable
 BUILDERS: dict[str, str] = {
     "cogvideox": "cogvideox:build_cogvideox",
     "cogvideox_i2v": "cogvideox_i2v:build_cogvideox_i2v",
+    "modelscope": "modelscope:build_modelscope",
 }
 
 

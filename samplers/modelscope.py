@@ -1,0 +1,69 @@
+"""ModelScope text-to-video glue: TextToVideoSDPipeline for sampling, its image VAE frame by frame."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import host
+from ..errors import DVInputError
+from ..model_loaders.components import DVVAE, DVConditioning, DVModel, DVSchedulerSpec, DVTextEncoder
+from ..model_loaders.family_specs.modelscope import FAMILY
+from . import decode as decode_util
+from .clip_text import encode_with_pipeline
+from .pipeline import SampleInputs, SampleParams, run_denoise
+from .validate import check_common, require_conditioning
+
+# damo-vilab/text-to-video-ms-1.7b's scheduler.
+DEFAULT_SCHEDULER = DVSchedulerSpec.from_config_dict(
+    "DDIMScheduler",
+    {"beta_end": 0.012, "beta_schedule": "scaled_linear", "beta_start": 0.00085, "clip_sample": False,
+     "num_train_timesteps": 1000, "prediction_type": "epsilon", "set_alpha_to_one": False, "steps_offset": 1},
+    "text-to-video-ms-1.7b default",
+)
+
+
+def _pipeline(**components: Any):
+    from diffusers import TextToVideoSDPipeline
+
+    parts = {"vae": None, "text_encoder": None, "tokenizer": None, "unet": None, "scheduler": None}
+    parts.update(components)
+    return TextToVideoSDPipeline(**parts)
+
+
+def encode(node: str, te: DVTextEncoder, prompt: str, negative_prompt: str, max_sequence_length: int,
+           truncate: bool) -> DVConditioning:
+    return encode_with_pipeline(node, FAMILY, _pipeline, te, prompt, negative_prompt, truncate)
+
+
+def sample(node: str, model: DVModel, scheduler: DVSchedulerSpec, params: SampleParams,
+           inputs: SampleInputs) -> dict[str, Any]:
+    for name in ("image", "video"):
+        if getattr(inputs, name) is not None:
+            raise DVInputError(node, name, f"{FAMILY.label} is text-to-video only.", f"disconnect '{name}'.")
+    cond = require_conditioning(node, model, inputs)
+    check_common(node, model, cond, params, model.geometry.spatial)
+    host.load_to_device([model.managed])
+    pipe = _pipeline(unet=model.module, scheduler=scheduler.create())
+    pipe.vae_scale_factor = model.geometry.spatial  # what the pipeline reads from the VAE it is not given
+    dtype, device = model.managed.dtype, model.managed.device
+    call_kwargs = {
+        "prompt_embeds": cond.embeds["prompt_embeds"].to(device=device, dtype=dtype),
+        "negative_prompt_embeds": cond.embeds["negative_prompt_embeds"].to(device=device, dtype=dtype),
+        "height": params.height, "width": params.width, "num_frames": params.num_frames,
+        "num_inference_steps": params.num_inference_steps, "guidance_scale": params.guidance_scale,
+    }
+    latents = run_denoise(pipe, call_kwargs, params, FAMILY.comfy_latent_format, lambda x: x, legacy_callback=True)
+    return {"samples": latents.to(host.intermediate_device()), "dv_family": FAMILY.id,
+            "dv_num_frames": params.num_frames}
+
+
+def decode(node: str, vae: DVVAE, latent: dict[str, Any], settings: decode_util.DecodeSettings):
+    """As TextToVideoSDPipeline.decode_latents, in chunks of frames (exact: an image VAE)."""
+    from diffusers.video_processor import VideoProcessor
+
+    samples = latent["samples"]
+    decode_util.check_latent(node, vae, samples, int(vae.module.config.latent_channels))
+    host.load_to_device([vae.managed])
+    latents = 1 / vae.module.config.scaling_factor * samples.to(device=vae.managed.device, dtype=vae.managed.dtype)
+    video = decode_util.decode_framewise(node, vae, latents, settings.chunk, settings)
+    return decode_util.to_image(VideoProcessor(vae_scale_factor=8), video)
