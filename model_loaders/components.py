@@ -58,6 +58,11 @@ class DVTextEncoder:
         return self.managed.module
 
 
+FLOW_PREDICTION = "flow_prediction"
+# Multistep solvers that diffusers can run on flow sigmas (use_flow_sigmas); the others are DDPM-only.
+FLOW_CAPABLE = ("UniPCMultistepScheduler", "DPMSolverMultistepScheduler")
+
+
 @dataclass(frozen=True)
 class DVSchedulerSpec:
     """A scheduler recipe: class name, base config and overrides.
@@ -93,10 +98,21 @@ class DVSchedulerSpec:
             self.source or base.source,
         )
 
+    @property
+    def is_flow_matching(self) -> bool:
+        """FlowMatch schedulers, and multistep ones run on flow sigmas (Wan's UniPC with flow_shift)."""
+        if self.class_name and self.class_name.startswith("FlowMatch"):
+            return True
+        config = {**self.config_dict(), **dict(self.overrides)}
+        flow_config = bool(config.get("use_flow_sigmas")) or config.get("prediction_type") == FLOW_PREDICTION
+        return self.class_name in FLOW_CAPABLE and flow_config
+
     def create(self):
         import diffusers
 
         config = {**self.config_dict(), **{k: _thaw(v) for k, v in self.overrides}}
+        if self.class_name.startswith("FlowMatch") and "flow_shift" in config and "shift" not in config:
+            config["shift"] = config["flow_shift"]  # the same shift under FlowMatch's name, e.g. from Wan's UniPC
         return getattr(diffusers, self.class_name).from_config(config)
 
 
@@ -138,12 +154,23 @@ class DVSamplerOptions:
 
 
 def geometry_from_config(cfg: Mapping[str, Any], family: Family) -> LatentGeometry:
-    """The latent geometry of a VAE, read from its config (the family's default where it is silent)."""
+    """The latent geometry of a VAE, read from its config (the family's default where it is silent).
+
+    VAE configs name these differently (CogVideoX: block_out_channels / temporal_compression_ratio /
+    latent_channels; Wan: scale_factor_spatial / scale_factor_temporal / z_dim), so each is looked up
+    under every name diffusers uses."""
     default = family.geometry
-    spatial = 2 ** (len(cfg["block_out_channels"]) - 1) if "block_out_channels" in cfg else default.spatial
+    if "scale_factor_spatial" in cfg:
+        spatial = int(cfg["scale_factor_spatial"])
+    elif "block_out_channels" in cfg:
+        spatial = 2 ** (len(cfg["block_out_channels"]) - 1)
+    else:
+        spatial = default.spatial
+    temporal = cfg.get("scale_factor_temporal", cfg.get("temporal_compression_ratio", default.temporal))
+    channels = cfg.get("z_dim", cfg.get("latent_channels", default.channels))
     return LatentGeometry(
         spatial=spatial,
-        temporal=int(cfg.get("temporal_compression_ratio", default.temporal)),
-        channels=int(cfg.get("latent_channels", default.channels)),
+        temporal=int(temporal),
+        channels=int(channels),
         scaling_factor=float(cfg.get("scaling_factor", default.scaling_factor)),
     )

@@ -126,3 +126,26 @@ def decode_framewise(node: str, vae, latents, chunk: int, settings: DecodeSettin
             pieces.append(module.decode(flat[start:start + chunk]).sample)
     images = torch.cat(pieces)
     return images[None, :].reshape((batch, frames, -1) + images.shape[2:]).permute(0, 2, 1, 3, 4).float()
+
+
+def strided_tiling(settings: DecodeSettings, spatial: int) -> dict[str, Any]:
+    """VAE attributes for the stride-based tiled decoders (Wan, LTX, HunyuanVideo, Mochi): tile and stride
+    in pixels, both whole latent pixels, the stride leaving `tile_overlap` of a tile to blend."""
+    overrides: dict[str, Any] = {"use_tiling": settings.tiling}
+    if settings.tiling and settings.tile_sample_size:
+        tile = max(settings.tile_sample_size // spatial, 2) * spatial
+        stride = max(round(tile * (1 - (settings.tile_overlap or 0.25)) / spatial), 1) * spatial
+        overrides.update(tile_sample_min_height=tile, tile_sample_min_width=tile,
+                         tile_sample_stride_height=min(stride, tile), tile_sample_stride_width=min(stride, tile))
+    return overrides
+
+
+def strided_tile_count(vae, latents, spatial: int) -> int:
+    """Tiles a stride-based tiled decode makes of [B, C, F, H, W] latents (1 when it does not tile)."""
+    height, width = latents.shape[-2:]
+    if not vae.use_tiling or (width <= vae.tile_sample_min_width // spatial
+                              and height <= vae.tile_sample_min_height // spatial):
+        return 1
+    rows = math.ceil(height / max(vae.tile_sample_stride_height // spatial, 1))
+    cols = math.ceil(width / max(vae.tile_sample_stride_width // spatial, 1))
+    return rows * cols

@@ -39,6 +39,7 @@ def test_ui_file_converts_to_its_api_twin(name):
 # in the example runs as shipped. A new example must add a line here (the test below insists).
 TINY_RUNS = {
     "cogvideox_text_to_video": ("cogvideox", {"num_inference_steps": 2, "width": 64, "height": 48, "num_frames": 9}),
+    "wan_text_to_video": ("wan", {"num_inference_steps": 2, "width": 64, "height": 48, "num_frames": 9}),
     "modelscope_text_to_video": ("modelscope", {"num_inference_steps": 2, "width": 64, "height": 48,
                                                 "num_frames": 4}),
 }

@@ -20,6 +20,7 @@ BUILDERS: dict[str, str] = {
     "cogvideox": "cogvideox:build_cogvideox",
     "cogvideox_i2v": "cogvideox_i2v:build_cogvideox_i2v",
     "modelscope": "modelscope:build_modelscope",
+    "wan": "wan:build_wan",
 }
 
 

@@ -1,0 +1,98 @@
+"""Wan2.1 glue: WanPipeline for prompts and sampling, the Wan VAE with its latents mean/std for decoding."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import host
+from ..errors import DVInputError
+from ..model_loaders.components import DVVAE, DVConditioning, DVModel, DVSchedulerSpec, DVTextEncoder
+from ..model_loaders.family_specs.wan import FAMILY
+from . import decode as decode_util
+from .clip_text import check_length
+from .pipeline import SampleInputs, SampleParams, run_denoise
+from .validate import check_common, require_conditioning
+
+# Wan2.1-T2V's scheduler: UniPC on flow sigmas, shift 3.0 (the model card's value for 480p; 5.0 for 720p).
+DEFAULT_SCHEDULER = DVSchedulerSpec.from_config_dict(
+    "UniPCMultistepScheduler",
+    {"num_train_timesteps": 1000, "prediction_type": "flow_prediction", "use_flow_sigmas": True,
+     "flow_shift": 3.0, "solver_order": 2, "final_sigmas_type": "zero"},
+    "Wan2.1-T2V default",
+)
+
+
+def _pipeline(**components: Any):
+    from diffusers import WanPipeline
+
+    parts = {"tokenizer": None, "text_encoder": None, "vae": None, "transformer": None, "scheduler": None}
+    parts.update(components)
+    return WanPipeline(**parts)
+
+
+def encode(node: str, te: DVTextEncoder, prompt: str, negative_prompt: str, max_sequence_length: int,
+           truncate: bool) -> DVConditioning:
+    if te.tokenizer is None:
+        raise DVInputError(node, "text_encoder", "this text encoder came without its tokenizer.",
+                           "load it from a diffusers folder that has a tokenizer subfolder.")
+    notes = check_length(node, te.tokenizer, {"prompt": prompt, "negative_prompt": negative_prompt},
+                         max_sequence_length, truncate)
+    host.load_to_device([te.managed])
+    pipe = _pipeline(tokenizer=te.tokenizer, text_encoder=te.module)
+    positive, negative = pipe.encode_prompt(prompt, negative_prompt, do_classifier_free_guidance=True,
+                                            max_sequence_length=max_sequence_length, device=te.managed.device)
+    return DVConditioning(FAMILY, prompt, negative_prompt,
+                          {"prompt_embeds": positive, "negative_prompt_embeds": negative}, notes)
+
+
+def sample(node: str, model: DVModel, scheduler: DVSchedulerSpec, params: SampleParams,
+           inputs: SampleInputs) -> dict[str, Any]:
+    for name in ("image", "video"):
+        if getattr(inputs, name) is not None:
+            raise DVInputError(node, name, f"{FAMILY.label} text-to-video takes no {name}.", f"disconnect '{name}'.")
+    cond = require_conditioning(node, model, inputs)
+    patch = model.module.config.patch_size  # (t, h, w)
+    check_common(node, model, cond, params, model.geometry.spatial * int(patch[1]))
+    text_dim = int(model.module.config.text_dim)
+    if int(cond.embeds["prompt_embeds"].shape[-1]) != text_dim:
+        raise DVInputError(node, "conditioning", f"the text embeddings have width "
+                           f"{cond.embeds['prompt_embeds'].shape[-1]}, but this transformer expects {text_dim}.",
+                           "the UMT5 text encoder from the same Wan folder.")
+    host.load_to_device([model.managed])
+    pipe = _pipeline(transformer=model.module, scheduler=scheduler.create())
+    # Geometry the pipeline reads from the VAE, which sampling does not need.
+    pipe.vae_scale_factor_spatial = model.geometry.spatial
+    pipe.vae_scale_factor_temporal = model.geometry.temporal
+    dtype, device = model.managed.dtype, model.managed.device
+    call_kwargs = {
+        "prompt_embeds": cond.embeds["prompt_embeds"].to(device=device, dtype=dtype),
+        "negative_prompt_embeds": cond.embeds["negative_prompt_embeds"].to(device=device, dtype=dtype),
+        "height": params.height, "width": params.width, "num_frames": params.num_frames,
+        "num_inference_steps": params.num_inference_steps, "guidance_scale": params.guidance_scale,
+    }
+    latents = run_denoise(pipe, call_kwargs, params, FAMILY.comfy_latent_format, lambda x: x)
+    return {"samples": latents.to(host.intermediate_device()), "dv_family": FAMILY.id,
+            "dv_num_frames": params.num_frames}
+
+
+def decode(node: str, vae: DVVAE, latent: dict[str, Any], settings: decode_util.DecodeSettings):
+    """As WanPipeline does after sampling: undo the latents normalisation, then the VAE, which already
+    decodes one latent frame at a time with a causal cache (so there is no chunk size to choose)."""
+    import torch
+    from diffusers.video_processor import VideoProcessor
+
+    module = vae.module
+    config = module.config
+    samples = latent["samples"]
+    decode_util.check_latent(node, vae, samples, int(config.z_dim))
+    host.load_to_device([vae.managed])
+    latents = samples.to(device=vae.managed.device, dtype=vae.managed.dtype)
+    mean = torch.tensor(config.latents_mean).view(1, config.z_dim, 1, 1, 1).to(latents.device, latents.dtype)
+    inv_std = 1.0 / torch.tensor(config.latents_std).view(1, config.z_dim, 1, 1, 1).to(latents.device, latents.dtype)
+    latents = latents / inv_std + mean
+    spatial = vae.geometry.spatial
+    with decode_util.temporary_attributes(module, **decode_util.strided_tiling(settings, spatial)):
+        calls = latents.shape[2] * decode_util.strided_tile_count(module, latents, spatial)
+        with decode_util.progress_per_call(module.decoder, calls):
+            video = module.decode(latents, return_dict=False)[0]
+    return decode_util.to_image(VideoProcessor(vae_scale_factor=8), video)

@@ -1,0 +1,38 @@
+"""A tiny Wan2.1 text-to-video folder (as Wan-AI/Wan2.1-T2V-1.3B-Diffusers), built offline.
+
+Configs follow diffusers' own test (tests/pipelines/wan/test_wan.py); the scheduler is the real model's
+UniPC on flow sigmas.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+
+def build_wan(dest: str) -> str:
+    import torch
+    from diffusers import AutoencoderKLWan, UniPCMultistepScheduler, WanPipeline, WanTransformer3DModel
+    from transformers import T5Tokenizer, UMT5Config, UMT5EncoderModel
+
+    from .tokenizers import build_t5_tokenizer
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tokenizer = T5Tokenizer.from_pretrained(build_t5_tokenizer(os.path.join(tmp, "tokenizer")))
+    torch.manual_seed(0)
+    text_encoder = UMT5EncoderModel(UMT5Config(vocab_size=len(tokenizer), d_model=32, d_ff=37, d_kv=8, num_layers=2,
+                                               num_heads=4, relative_attention_num_buckets=8)).eval()
+    torch.manual_seed(0)
+    vae = AutoencoderKLWan(base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
+                           temperal_downsample=[False, True, True]).eval()
+    torch.manual_seed(0)
+    transformer = WanTransformer3DModel(
+        patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12, in_channels=16, out_channels=16,
+        text_dim=32, freq_dim=256, ffn_dim=32, num_layers=2, cross_attn_norm=True, qk_norm="rms_norm_across_heads",
+        rope_max_seq_len=32,
+    ).eval()
+    scheduler = UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True,
+                                        num_train_timesteps=1000, flow_shift=3.0)
+    WanPipeline(tokenizer=tokenizer, text_encoder=text_encoder, vae=vae, transformer=transformer,
+                scheduler=scheduler).save_pretrained(dest, safe_serialization=True)
+    return dest
