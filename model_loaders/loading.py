@@ -103,6 +103,12 @@ def _resolve(kind: str, name: str, node: str, input_name: str) -> str:
     return path
 
 
+def _is_module_class(cls: type) -> bool:
+    import torch
+
+    return isinstance(cls, type) and issubclass(cls, torch.nn.Module)
+
+
 def load_pipeline_folder(name: str, dtype_name: str, node: str = "DVPipelineLoader",
                          input_name: str = "model") -> dict[str, Any]:
     """Every component of one diffusers folder, each registered with the memory manager."""
@@ -125,10 +131,10 @@ def load_pipeline_folder(name: str, dtype_name: str, node: str = "DVPipelineLoad
         library, class_name = spec
         cls = _component_class(library, class_name, node, input_name)
         subdir = os.path.join(path, sub)
-        if sub == "scheduler" or sub.startswith("tokenizer"):
-            loaded[sub] = cls.from_pretrained(subdir)
-        else:
+        if _is_module_class(cls):
             loaded[sub] = cls.from_pretrained(subdir, dtype=dtype).eval()
+        else:  # schedulers, tokenizers, image processors
+            loaded[sub] = cls.from_pretrained(subdir)
     return {
         "family": family,
         "task": task_for_pipeline(pipeline_class),

@@ -92,6 +92,7 @@ def run_denoise(pipe, call_kwargs: dict[str, Any], params: SampleParams, family_
         hooks = {"callback_on_step_end": callback, "callback_on_step_end_tensor_inputs": ["latents"]}
     try:
         with seeded(params.seed) as generator:
-            return pipe(**call_kwargs, generator=generator, output_type="latent", return_dict=False, **hooks)[0]
+            # The output object's .frames, not return_dict=False: SVD returns a bare tensor there, others a tuple.
+            return pipe(**call_kwargs, generator=generator, output_type="latent", **hooks).frames
     finally:
         progress.close()

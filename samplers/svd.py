@@ -1,0 +1,96 @@
+"""Stable Video Diffusion glue: StableVideoDiffusionPipeline from an image, its temporal VAE decoder."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import host
+from ..errors import DVInputError
+from ..model_loaders.components import DVVAE, DVModel, DVSchedulerSpec
+from ..model_loaders.family_specs.svd import FAMILY
+from . import decode as decode_util
+from .pipeline import SampleInputs, SampleParams, run_denoise
+from .validate import check_frames, check_size
+
+# stable-video-diffusion-img2vid-xt's scheduler.
+DEFAULT_SCHEDULER = DVSchedulerSpec.from_config_dict(
+    "EulerDiscreteScheduler",
+    {"beta_end": 0.012, "beta_schedule": "scaled_linear", "beta_start": 0.00085, "interpolation_type": "linear",
+     "num_train_timesteps": 1000, "prediction_type": "v_prediction", "sigma_max": 700.0, "sigma_min": 0.002,
+     "steps_offset": 1, "timestep_spacing": "leading", "timestep_type": "continuous", "use_karras_sigmas": True},
+    "SVD-XT default",
+)
+
+
+def _pipeline(**components: Any):
+    from diffusers import StableVideoDiffusionPipeline
+
+    parts = {"vae": None, "image_encoder": None, "unet": None, "scheduler": None, "feature_extractor": None}
+    parts.update(components)
+    return StableVideoDiffusionPipeline(**parts)
+
+
+def to_pil(image):
+    """The first IMAGE frame as a PIL image: SVD resizes PIL inputs for its 224x224 CLIP encoder but not
+    tensors, and a PIL image is what diffusers' guide passes (ComfyUI's images come from 8-bit files)."""
+    from PIL import Image
+
+    array = image[0, ..., :3].clamp(0, 1).mul(255).round().byte().cpu().numpy()
+    return Image.fromarray(array)
+
+
+def sample(node: str, model: DVModel, scheduler: DVSchedulerSpec, params: SampleParams,
+           inputs: SampleInputs) -> dict[str, Any]:
+    if inputs.conditioning is not None:
+        raise DVInputError(node, "conditioning", f"{FAMILY.label} is driven by an image, not text.",
+                           "disconnect 'conditioning'; wire an IMAGE into 'image'.")
+    if inputs.video is not None:
+        raise DVInputError(node, "video", f"{FAMILY.label} starts from one image.", "an IMAGE into 'image'.")
+    if inputs.image is None:
+        raise DVInputError(node, "image", f"{FAMILY.label} needs the image to animate.",
+                           "an IMAGE wired into 'image' (e.g. from Load Image).")
+    if inputs.vae is None:
+        raise DVInputError(node, "vae", f"{FAMILY.label} encodes the image with its VAE, and none is wired in.",
+                           "the VAE from the same folder.")
+    check_frames(node, model, params.num_frames)
+    check_size(node, model, params.width, params.height, model.geometry.spatial)
+    for role in ("image_encoder", "feature_extractor"):
+        if role not in model.companions:
+            raise DVInputError(node, "model", f"this model came without its {role}.",
+                               "load SVD with DVPipelineLoader from its diffusers folder.")
+    host.load_to_device([model.managed, inputs.vae.managed, *model.managed_companions()])
+    pipe = _pipeline(unet=model.module, vae=inputs.vae.module, scheduler=scheduler.create(),
+                     image_encoder=model.companions["image_encoder"].module,
+                     feature_extractor=model.companions["feature_extractor"])
+    call_kwargs = {
+        "image": to_pil(inputs.image), "height": params.height, "width": params.width,
+        "num_frames": params.num_frames, "num_inference_steps": params.num_inference_steps,
+        "max_guidance_scale": params.guidance_scale,
+        "min_guidance_scale": float(inputs.option("min_guidance_scale", 1.0)),
+        "fps": int(inputs.option("fps", 7)), "motion_bucket_id": int(inputs.option("motion_bucket_id", 127)),
+        "noise_aug_strength": float(inputs.option("noise_aug_strength", 0.02)),
+    }
+    latents = run_denoise(pipe, call_kwargs, params, FAMILY.comfy_latent_format, _to_bcfhw)
+    return {"samples": _to_bcfhw(latents).to(host.intermediate_device()), "dv_family": FAMILY.id,
+            "dv_num_frames": params.num_frames}
+
+
+def _to_bcfhw(latents):
+    """SVD keeps latents as [B, F, C, H, W]; ComfyUI's LATENT convention is [B, C, F, H, W]."""
+    return latents.permute(0, 2, 1, 3, 4)
+
+
+def decode(node: str, vae: DVVAE, latent: dict[str, Any], settings: decode_util.DecodeSettings):
+    """The pipeline's own decode_latents: the temporal decoder sees decode_chunk_size frames at a time
+    (0 = all at once). Its temporal layers only see their chunk, so chunk sizes change the frames a little;
+    the model card uses 8 on GPUs."""
+    samples = latent["samples"]
+    decode_util.check_latent(node, vae, samples, int(vae.module.config.latent_channels))
+    host.load_to_device([vae.managed])
+    latents = _to_bcfhw(samples).to(device=vae.managed.device, dtype=vae.managed.dtype)  # back to [B, F, C, H, W]
+    frames = latents.shape[1]
+    chunk = settings.chunk or frames
+    pipe = _pipeline(vae=vae.module)
+    with decode_util.progress_per_call(vae.module.decoder, -(-latents.shape[0] * frames // chunk)):
+        video = pipe.decode_latents(latents, frames, chunk)
+    return decode_util.to_image(pipe.video_processor, video)
