@@ -173,8 +173,7 @@ class DVSampler:
             scheduler = scheduler.on_top_of(default)
         else:
             scheduler = default
-        flow = scheduler.class_name.startswith("FlowMatch")
-        if flow != model.family.flow_matching:
+        if scheduler.is_flow_matching != model.family.flow_matching:
             kind = "flow-matching" if model.family.flow_matching else "noise-prediction (DDPM-style)"
             raise DVInputError(node, "scheduler", f"{scheduler.class_name} does not fit {model.family.label}, "
                                f"which is a {kind} model.", f"a {kind} scheduler, or 'from model'.")

@@ -51,7 +51,10 @@ def load_workflow(path: str, node_classes: dict[str, type]) -> tuple[dict[str, A
 
 
 def run_workflow(args: argparse.Namespace) -> int:
-    from .. import NODE_CLASS_MAPPINGS
+    from .. import NODE_CLASS_MAPPINGS as PACK_NODES
+    from .core_nodes import CORE_NODES
+
+    NODE_CLASS_MAPPINGS = {**CORE_NODES, **PACK_NODES}
 
     prompt, workflow = load_workflow(args.workflow, NODE_CLASS_MAPPINGS)
     if args.extra_pnginfo:
@@ -63,6 +66,8 @@ def run_workflow(args: argparse.Namespace) -> int:
     if args.server or comfyui:
         return _run_on_server(args, prompt, workflow, output_dir, comfyui)
     os.environ["DV_OUTPUT_DIR"] = output_dir
+    if args.input_dir:
+        os.environ["DV_INPUT_DIR"] = os.path.abspath(args.input_dir)
     if args.models_dir:
         os.environ["DV_MODELS_DIR"] = os.path.abspath(args.models_dir)
     from .executor import Executor
@@ -141,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--set", action="append", metavar="NODE.INPUT=VALUE", help="override an input (JSON value)")
     run.add_argument("--output-dir", default="output")
     run.add_argument("--models-dir", help="models folder in ComfyUI's layout (default: DV_MODELS_DIR or ./models)")
+    run.add_argument("--input-dir", help="where LoadImage finds its files (in-process runs; default ./input)")
     run.add_argument("--extra-pnginfo", metavar="UI_WORKFLOW.json", help="UI workflow to embed in the outputs")
     where = run.add_mutually_exclusive_group()
     where.add_argument("--server", metavar="URL", help="a running ComfyUI, e.g. http://127.0.0.1:8188")

@@ -26,12 +26,13 @@ def input_specs(node_class: type) -> list[tuple[str, tuple]]:
 
 
 def widget_names(node_class: type) -> list[tuple[str, bool]]:
-    """(input name, has a control_after_generate value after it) for every widget, in the editor's order."""
+    """(input name, has an extra value after it) for every widget, in the editor's order. The editor adds a
+    value after widgets with control_after_generate (fixed/randomize) and after image_upload combos."""
     names = []
     for name, spec in input_specs(node_class):
         if _is_widget(spec):
             options = spec[1] if len(spec) > 1 else {}
-            names.append((name, bool(options.get("control_after_generate"))))
+            names.append((name, bool(options.get("control_after_generate") or options.get("image_upload"))))
     return names
 
 
@@ -89,6 +90,8 @@ def api_to_ui(prompt: dict[str, Any], node_classes: dict[str, type],
                 widgets_values.append(value if value is not None else options.get("default"))
                 if options.get("control_after_generate"):
                     widgets_values.append("fixed")
+                elif options.get("image_upload"):
+                    widgets_values.append("image")
                 continue
             slot = {"name": name, "type": spec[0], "link": None}
             if isinstance(value, list):
@@ -159,6 +162,7 @@ if __name__ == "__main__":
     import os
 
     from .. import NODE_CLASS_MAPPINGS
+    from .core_nodes import CORE_NODES
 
     root = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "example_workflows")
-    print("\n".join(regenerate_examples(root, NODE_CLASS_MAPPINGS)))
+    print("\n".join(regenerate_examples(root, {**CORE_NODES, **NODE_CLASS_MAPPINGS})))

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import pytest
 
 os.environ.setdefault("DV_PROGRESS", "0")  # no tqdm bars in test output
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # shared helpers such as example_runs
 
 
 @pytest.fixture(scope="session")

@@ -8,14 +8,16 @@ import subprocess
 import sys
 
 import pytest
-from diffusers_video import NODE_CLASS_MAPPINGS
+from diffusers_video import NODE_CLASS_MAPPINGS as PACK_NODES
 from diffusers_video.runner import cli
+from diffusers_video.runner.core_nodes import CORE_NODES
 from diffusers_video.runner.workflow_format import ui_to_api
 from diffusers_video.video_io.metadata import read_metadata
 from diffusers_video.video_io.reader import read_video
+from example_runs import EXAMPLES, TINY_RUNS, example_names, tiny_prompt
 
-EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "example_workflows")
-NAMES = sorted(f[:-5] for f in os.listdir(EXAMPLES) if f.endswith(".json"))
+NODE_CLASS_MAPPINGS = {**CORE_NODES, **PACK_NODES}
+NAMES = example_names()
 
 
 def test_every_example_has_an_api_twin():
@@ -35,38 +37,20 @@ def test_ui_file_converts_to_its_api_twin(name):
         k: (v["class_type"], v["inputs"]) for k, v in api.items()}
 
 
-# example -> (tiny model family, DVSampler inputs that make it small enough for a CPU test). Everything else
-# in the example runs as shipped. A new example must add a line here (the test below insists).
-TINY_RUNS = {
-    "cogvideox_text_to_video": ("cogvideox", {"num_inference_steps": 2, "width": 64, "height": 48, "num_frames": 9}),
-    "wan_text_to_video": ("wan", {"num_inference_steps": 2, "width": 64, "height": 48, "num_frames": 9}),
-    "modelscope_text_to_video": ("modelscope", {"num_inference_steps": 2, "width": 64, "height": 48,
-                                                "num_frames": 4}),
-}
-
-
 def test_every_example_has_a_tiny_run():
     assert sorted(TINY_RUNS) == NAMES
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_example_runs_through_dv_run(name, tiny_models_dir, tmp_path):
-    from diffusers_video.tiny_models.cache import install_into_models_dir
-
-    family, sampler_inputs = TINY_RUNS[name]
-    install_into_models_dir(tiny_models_dir, family, f"tiny-{family}")
-    with open(os.path.join(EXAMPLES, "api", f"{name}.json"), encoding="utf-8") as f:
-        prompt = json.load(f)
-    overrides = [f"{node_id}.model=\"tiny-{family}\"" for node_id, node in prompt.items()
-                 if node["class_type"] == "DVPipelineLoader"]
-    overrides += [f"{node_id}.{key}={value}" for node_id, node in prompt.items()
-                  if node["class_type"] == "DVSampler" for key, value in sampler_inputs.items()]
+    prompt, _ = tiny_prompt(name, tiny_models_dir, str(tmp_path / "input"))
+    sampler_inputs = TINY_RUNS[name][1]
+    workflow_file = tmp_path / "prompt.json"
+    workflow_file.write_text(json.dumps(prompt))
     out = tmp_path / "out"
-    args = ["run", os.path.join(EXAMPLES, "api", f"{name}.json"), "--in-process", "--output-dir", str(out),
-            "--models-dir", tiny_models_dir, "--extra-pnginfo", os.path.join(EXAMPLES, f"{name}.json")]
-    for override in overrides:
-        args += ["--set", override]
-    assert cli.main(args) == 0
+    assert cli.main(["run", str(workflow_file), "--in-process", "--output-dir", str(out), "--input-dir",
+                     str(tmp_path / "input"), "--models-dir", tiny_models_dir, "--extra-pnginfo",
+                     os.path.join(EXAMPLES, f"{name}.json")]) == 0
     combine = next(node for node in prompt.values() if node["class_type"] == "DVVideoCombine")["inputs"]
     written = [p for p in out.rglob("*") if p.is_file()]
     assert len(written) == 1 and written[0].name.startswith(os.path.basename(combine["filename_prefix"]))
@@ -74,7 +58,7 @@ def test_example_runs_through_dv_run(name, tiny_models_dir, tmp_path):
     assert frames.shape[1:] == (sampler_inputs["height"], sampler_inputs["width"], 3)
     assert frames.shape[0] >= sampler_inputs["num_frames"]
     assert abs(fps - combine["fps"]) < 1e-6
-    assert read_metadata(str(written[0]))["workflow"]["nodes"][0]["type"] == "DVPipelineLoader"
+    assert read_metadata(str(written[0]))["workflow"]["nodes"][0]["type"] in ("DVPipelineLoader", "LoadImage")
 
 
 def test_demo_renders_the_shipped_example_to_a_playable_mp4(tmp_path):

@@ -1,0 +1,46 @@
+"""Stand-ins for the few ComfyUI core nodes the shipped examples use, for the in-process runner only.
+
+Inside ComfyUI the real core nodes run; these are never registered there. They take the same inputs and
+give the same outputs, so a workflow made in the editor runs headless unchanged.
+"""
+
+from __future__ import annotations
+
+import os
+
+
+class LoadImage:
+    """Core's LoadImage: an image from the input folder as IMAGE [1, H, W, 3] and its alpha as MASK."""
+
+    RETURN_TYPES = ("IMAGE", "MASK")
+    RETURN_NAMES = ("IMAGE", "MASK")
+    FUNCTION = "load_image"
+    CATEGORY = "image"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        from .. import host
+
+        folder = host.input_directory()
+        files = sorted(f for f in os.listdir(folder) if os.path.isfile(os.path.join(folder, f))) \
+            if os.path.isdir(folder) else []
+        return {"required": {"image": (files, {"image_upload": True})}}
+
+    def load_image(self, image: str):
+        import numpy as np
+        import torch
+        from PIL import Image, ImageOps
+
+        from .. import host
+
+        with Image.open(os.path.join(host.input_directory(), image)) as picture:
+            picture = ImageOps.exif_transpose(picture)
+            rgb = torch.from_numpy(np.asarray(picture.convert("RGB"), dtype=np.float32) / 255.0)[None]
+            if "A" in picture.getbands():
+                mask = 1.0 - torch.from_numpy(np.asarray(picture.getchannel("A"), dtype=np.float32) / 255.0)
+            else:
+                mask = torch.zeros(rgb.shape[1:3])
+        return rgb, mask[None]
+
+
+CORE_NODES = {"LoadImage": LoadImage}

@@ -1,0 +1,46 @@
+"""How each shipped example runs on tiny models: shared by the CI test and the live-host test."""
+
+from __future__ import annotations
+
+import json
+import os
+
+EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "example_workflows")
+
+# example -> (tiny model family, DVSampler inputs that make it small enough for a CPU test). Everything else
+# in the example runs as shipped. A new example must add a line here (test_examples insists).
+TINY_RUNS = {
+    "cogvideox_text_to_video": ("cogvideox", {"num_inference_steps": 2, "width": 64, "height": 48, "num_frames": 9}),
+    "wan_text_to_video": ("wan", {"num_inference_steps": 2, "width": 64, "height": 48, "num_frames": 9}),
+    "svd_image_to_video": ("svd", {"num_inference_steps": 2, "width": 64, "height": 48, "num_frames": 4}),
+    "modelscope_text_to_video": ("modelscope", {"num_inference_steps": 2, "width": 64, "height": 48,
+                                                "num_frames": 4}),
+}
+
+
+def example_names() -> list[str]:
+    return sorted(f[:-5] for f in os.listdir(EXAMPLES) if f.endswith(".json"))
+
+
+def tiny_prompt(name: str, models_dir: str, input_dir: str) -> tuple[dict, dict]:
+    """(API prompt, UI workflow) of an example with its tiny model installed and substituted, and the image
+    its LoadImage nodes name written into input_dir."""
+    from diffusers_video.tiny_models.cache import install_into_models_dir
+    from PIL import Image
+
+    family, sampler_inputs = TINY_RUNS[name]
+    install_into_models_dir(models_dir, family, f"tiny-{family}")
+    with open(os.path.join(EXAMPLES, "api", f"{name}.json"), encoding="utf-8") as f:
+        prompt = json.load(f)
+    with open(os.path.join(EXAMPLES, f"{name}.json"), encoding="utf-8") as f:
+        workflow = json.load(f)
+    for node in prompt.values():
+        if node["class_type"] == "DVPipelineLoader":
+            node["inputs"]["model"] = f"tiny-{family}"
+        elif node["class_type"] == "DVSampler":
+            node["inputs"].update(sampler_inputs)
+        elif node["class_type"] == "LoadImage":
+            os.makedirs(input_dir, exist_ok=True)
+            Image.linear_gradient("L").resize((64, 48)).convert("RGB").save(
+                os.path.join(input_dir, node["inputs"]["image"]))
+    return prompt, workflow
