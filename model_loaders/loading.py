@@ -252,3 +252,33 @@ def load_text_encoder(name: str, dtype_name: str, node: str = "DVTextEncoderLoad
     if tok_spec and os.path.isdir(tok_dir):
         tokenizer = _component_class(tok_spec[0], tok_spec[1], node, input_name).from_pretrained(tok_dir)
     return DVTextEncoder(host.ManagedModule(module, name), tokenizer, family, name)
+
+
+# ----------------------------------------------------------------------------------- motion adapters
+
+
+def list_motion_adapters() -> list[str]:
+    """Motion adapters in animatediff_models: diffusers folders (config.json) and single weight files."""
+    folders = host.list_diffusers_folders("animatediff_models", "config.json")
+    files = [f for f in host.list_model_files("animatediff_models") if f.endswith((".safetensors", ".sft"))]
+    return sorted(set(folders) | set(files))
+
+
+def load_motion_adapter(name: str, dtype_name: str, node: str = "DVMotionAdapterLoader",
+                        input_name: str = "motion_adapter"):
+    from diffusers import MotionAdapter
+
+    path = _resolve("animatediff_models", name, node, input_name)
+    dtype = torch_dtype(dtype_name)
+    if os.path.isdir(path):
+        class_name = read_json(os.path.join(path, "config.json")).get("_class_name")
+        if class_name != "MotionAdapter":
+            raise DVInputError(node, input_name, f"'{name}' holds a {class_name}, not a MotionAdapter.",
+                               "a motion adapter folder, e.g. animatediff-motion-adapter-v1-5-2.")
+        return MotionAdapter.from_pretrained(path, dtype=dtype).eval()
+    try:  # diffusers converts the original AnimateDiff checkpoints itself
+        return MotionAdapter.from_single_file(path, dtype=dtype).eval()
+    except Exception as error:  # noqa: BLE001 - diffusers raises many types here; the user needs one message
+        raise DVInputError(node, input_name, f"'{name}' could not be read as a motion adapter ({error}).",
+                           "a diffusers MotionAdapter folder, or an original AnimateDiff .safetensors "
+                           "(needs the adapter's config, which diffusers may fetch from the Hub).") from error

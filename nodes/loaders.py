@@ -130,4 +130,71 @@ class DVTextEncoderLoader:
         return (loading.load_text_encoder(text_encoder, dtype, "DVTextEncoderLoader", "text_encoder"),)
 
 
-NODES = [DVPipelineLoader, DVModelLoader, DVVAELoader, DVTextEncoderLoader]
+class DVMotionAdapterLoader:
+    DISPLAY_NAME = "DV Load Motion Adapter"
+    CATEGORY = CATEGORY
+    DESCRIPTION = (
+        "Loads an AnimateDiff motion adapter from models/animatediff_models (a diffusers folder or an original "
+        ".safetensors). Apply it to a Stable Diffusion 1.5 model with DVApplyMotionAdapter."
+    )
+    FUNCTION = "load"
+    RETURN_TYPES = ("DV_MOTION_ADAPTER",)
+    RETURN_NAMES = ("motion_adapter",)
+    OUTPUT_TOOLTIPS = ("The motion adapter, for DVApplyMotionAdapter.",)
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "motion_adapter": (loading.list_motion_adapters(),
+                                   {"tooltip": "A MotionAdapter folder or file in models/animatediff_models."}),
+                "dtype": DTYPE_INPUT,
+            }
+        }
+
+    def load(self, motion_adapter: str, dtype: str):
+        return (DVMotionAdapter(loading.load_motion_adapter(motion_adapter, dtype), motion_adapter),)
+
+
+class DVApplyMotionAdapter:
+    DISPLAY_NAME = "DV Apply Motion Adapter"
+    CATEGORY = CATEGORY
+    DESCRIPTION = (
+        "Turns a Stable Diffusion 1.5 model into an AnimateDiff video model by adding the motion adapter's "
+        "temporal layers (the model loaded for other branches is not changed). Its scheduler becomes DDIM with "
+        "the AnimateDiff guide's settings."
+    )
+    FUNCTION = "apply"
+    RETURN_TYPES = ("DV_MODEL",)
+    RETURN_NAMES = ("model",)
+    OUTPUT_TOOLTIPS = ("An AnimateDiff model for DVSampler.",)
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "model": ("DV_MODEL", {"tooltip": "A Stable Diffusion 1.5 model from DVPipelineLoader."}),
+                "motion_adapter": ("DV_MOTION_ADAPTER", {"tooltip": "From DVMotionAdapterLoader."}),
+            }
+        }
+
+    def apply(self, model, motion_adapter):
+        from ..errors import expect_type
+        from ..model_loaders.components import DVModel
+        from ..samplers.animatediff import apply_motion_adapter
+
+        expect_type("DVApplyMotionAdapter", "model", model, DVModel, "a DV_MODEL")
+        expect_type("DVApplyMotionAdapter", "motion_adapter", motion_adapter, DVMotionAdapter, "a DV_MOTION_ADAPTER")
+        return (apply_motion_adapter(model, motion_adapter.adapter, "DVApplyMotionAdapter"),)
+
+
+class DVMotionAdapter:
+    """DV_MOTION_ADAPTER: a loaded diffusers MotionAdapter and where it came from."""
+
+    def __init__(self, adapter, source: str) -> None:
+        self.adapter = adapter
+        self.source = source
+
+
+NODES = [DVPipelineLoader, DVModelLoader, DVVAELoader, DVTextEncoderLoader, DVMotionAdapterLoader,
+         DVApplyMotionAdapter]

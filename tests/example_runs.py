@@ -13,6 +13,7 @@ TINY_RUNS = {
     "cogvideox_text_to_video": ("cogvideox", {"num_inference_steps": 2, "width": 64, "height": 48, "num_frames": 9}),
     "wan_text_to_video": ("wan", {"num_inference_steps": 2, "width": 64, "height": 48, "num_frames": 9}),
     "svd_image_to_video": ("svd", {"num_inference_steps": 2, "width": 64, "height": 48, "num_frames": 4}),
+    "animatediff_text_to_video": ("sd15", {"num_inference_steps": 2, "width": 32, "height": 32, "num_frames": 4}),
     "modelscope_text_to_video": ("modelscope", {"num_inference_steps": 2, "width": 64, "height": 48,
                                                 "num_frames": 4}),
 }
@@ -30,6 +31,7 @@ def tiny_prompt(name: str, models_dir: str, input_dir: str) -> tuple[dict, dict]
 
     family, sampler_inputs = TINY_RUNS[name]
     install_into_models_dir(models_dir, family, f"tiny-{family}")
+    install_into_models_dir(models_dir, "motion_adapter", "tiny-motion-adapter", "animatediff_models")
     with open(os.path.join(EXAMPLES, "api", f"{name}.json"), encoding="utf-8") as f:
         prompt = json.load(f)
     with open(os.path.join(EXAMPLES, f"{name}.json"), encoding="utf-8") as f:
@@ -39,6 +41,8 @@ def tiny_prompt(name: str, models_dir: str, input_dir: str) -> tuple[dict, dict]
             node["inputs"]["model"] = f"tiny-{family}"
         elif node["class_type"] == "DVSampler":
             node["inputs"].update(sampler_inputs)
+        elif node["class_type"] == "DVMotionAdapterLoader":
+            node["inputs"]["motion_adapter"] = "tiny-motion-adapter"
         elif node["class_type"] == "LoadImage":
             os.makedirs(input_dir, exist_ok=True)
             Image.linear_gradient("L").resize((64, 48)).convert("RGB").save(

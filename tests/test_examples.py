@@ -57,7 +57,8 @@ def test_example_runs_through_dv_run(name, tiny_models_dir, tmp_path):
     frames, fps = read_video(str(written[0]))
     assert frames.shape[1:] == (sampler_inputs["height"], sampler_inputs["width"], 3)
     assert frames.shape[0] >= sampler_inputs["num_frames"]
-    assert abs(fps - combine["fps"]) < 1e-6
+    tolerance = 0.05 if written[0].suffix in (".gif", ".webp") else 1e-6  # gif stores centiseconds, webp ms
+    assert abs(fps - combine["fps"]) <= tolerance * combine["fps"]
     assert read_metadata(str(written[0]))["workflow"]["nodes"][0]["type"] in ("DVPipelineLoader", "LoadImage")
 
 

@@ -22,6 +22,8 @@ BUILDERS: dict[str, str] = {
     "modelscope": "modelscope:build_modelscope",
     "wan": "wan:build_wan",
     "svd": "svd:build_svd",
+    "sd15": "animatediff:build_sd15",
+    "motion_adapter": "animatediff:build_motion_adapter",
 }
 
 
@@ -49,7 +51,7 @@ def tiny_model_path(family_id: str = "cogvideox", cache_root: str | None = None)
     root = cache_root or os.environ.get("DV_TINY_CACHE") or os.path.join(tempfile.gettempdir(),
                                                                          "diffusers_video_tiny")
     path = os.path.join(root, f"{family_id}-{_fingerprint(family_id)}")
-    if os.path.isfile(os.path.join(path, "model_index.json")):
+    if any(os.path.isfile(os.path.join(path, marker)) for marker in ("model_index.json", "config.json")):
         return path
     os.makedirs(root, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=f".{family_id}-", dir=root)
@@ -65,10 +67,11 @@ def tiny_model_path(family_id: str = "cogvideox", cache_root: str | None = None)
     return path
 
 
-def install_into_models_dir(models_dir: str, family_id: str = "cogvideox", name: str = "tiny-cogvideox") -> str:
-    """Make models_dir/diffusers/<name> the tiny model (a symlink; a copy where links are not allowed)."""
+def install_into_models_dir(models_dir: str, family_id: str = "cogvideox", name: str = "tiny-cogvideox",
+                            kind: str = "diffusers") -> str:
+    """Make models_dir/<kind>/<name> the tiny model (a symlink; a copy where links are not allowed)."""
     source = tiny_model_path(family_id)
-    target = os.path.join(models_dir, "diffusers", name)
+    target = os.path.join(models_dir, kind, name)
     os.makedirs(os.path.dirname(target), exist_ok=True)
     if os.path.islink(target) and os.readlink(target) == source:
         return target

@@ -105,6 +105,7 @@ def _write_extra_model_paths(path: Path, models: Path, custom_nodes: Path) -> No
         "diffusers_video_live_test:\n"
         f"  base_path: {json.dumps(str(models))}\n"
         "  diffusers: diffusers/\n"
+        "  animatediff_models: animatediff_models/\n"
         f"  custom_nodes: {json.dumps(str(custom_nodes))}\n",
         encoding="utf-8",
     )

@@ -1,0 +1,110 @@
+"""AnimateDiff glue: AnimateDiffPipeline on an SD1.5 UNet with a motion adapter applied."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import host
+from ..errors import DVInputError
+from ..model_loaders.components import DVVAE, DVConditioning, DVModel, DVSchedulerSpec, DVTextEncoder
+from ..model_loaders.family_specs.animatediff import FAMILY
+from . import decode as decode_util
+from .clip_text import encode_with_pipeline
+from .pipeline import SampleInputs, SampleParams, run_denoise
+from .validate import check_common, require_conditioning
+
+# The diffusers guide's scheduler for AnimateDiff: DDIM on SD1.5's betas, linear schedule, linspace steps.
+GUIDE_SCHEDULER_SETTINGS = {"clip_sample": False, "timestep_spacing": "linspace", "beta_schedule": "linear",
+                            "steps_offset": 1}
+DEFAULT_SCHEDULER = DVSchedulerSpec.from_config_dict(
+    "DDIMScheduler",
+    {"beta_start": 0.00085, "beta_end": 0.012, "num_train_timesteps": 1000, "set_alpha_to_one": False,
+     **GUIDE_SCHEDULER_SETTINGS},
+    "AnimateDiff guide default",
+)
+DECODE_CHUNK = 16  # AnimateDiffPipeline's own decode_chunk_size
+
+
+def guide_scheduler(base: DVSchedulerSpec | None) -> DVSchedulerSpec:
+    """DDIM with the guide's settings on top of the SD model's own scheduler config."""
+    if base is None:
+        return DEFAULT_SCHEDULER
+    config = {**base.config_dict(), **GUIDE_SCHEDULER_SETTINGS}
+    return DVSchedulerSpec.from_config_dict("DDIMScheduler", config, f"{base.source} (AnimateDiff DDIM)")
+
+
+def apply_motion_adapter(model: DVModel, adapter, node: str) -> DVModel:
+    """An SD1.5 UNet plus a motion adapter -> the UNetMotionModel AnimateDiffPipeline would build."""
+    from diffusers import UNet2DConditionModel, UNetMotionModel
+
+    unet = model.module
+    if isinstance(unet, UNetMotionModel):
+        raise DVInputError(node, "model", "this model already has a motion adapter.", "an SD1.5 model.")
+    if not isinstance(unet, UNet2DConditionModel) or model.family.id != FAMILY.id:
+        raise DVInputError(node, "model", f"'{model.source}' is a {model.family.label} model; a motion adapter "
+                           "goes on a Stable Diffusion 1.5 UNet.", "an SD1.5 diffusers folder from DVPipelineLoader.")
+    adapter_blocks = tuple(adapter.config.block_out_channels)
+    if tuple(unet.config.block_out_channels) != adapter_blocks:
+        raise DVInputError(node, "motion_adapter", f"the adapter is for UNets with blocks {adapter_blocks}, this "
+                           f"UNet has {tuple(unet.config.block_out_channels)} (not SD1.5?).",
+                           "an SD1.5 motion adapter (e.g. animatediff-motion-adapter-v1-5-2).")
+    motion_unet = UNetMotionModel.from_unet2d(unet, adapter).to(dtype=model.managed.dtype).eval()
+    return DVModel(host.ManagedModule(motion_unet, f"{model.source}+motion"), FAMILY, model.geometry,
+                   model.source, guide_scheduler(model.scheduler), dict(model.companions))
+
+
+def _pipeline(**components: Any):
+    from diffusers import AnimateDiffPipeline
+
+    parts = {"vae": None, "text_encoder": None, "tokenizer": None, "unet": None, "motion_adapter": None,
+             "scheduler": None}
+    parts.update(components)
+    return AnimateDiffPipeline(**parts)
+
+
+def encode(node: str, te: DVTextEncoder, prompt: str, negative_prompt: str, max_sequence_length: int,
+           truncate: bool) -> DVConditioning:
+    return encode_with_pipeline(node, FAMILY, _pipeline, te, prompt, negative_prompt, truncate)
+
+
+def sample(node: str, model: DVModel, scheduler: DVSchedulerSpec, params: SampleParams,
+           inputs: SampleInputs) -> dict[str, Any]:
+    from diffusers import UNetMotionModel
+
+    if not isinstance(model.module, UNetMotionModel):
+        raise DVInputError(node, "model", f"'{model.source}' is a Stable Diffusion image model without motion.",
+                           "apply a motion adapter first: DVMotionAdapterLoader -> DVApplyMotionAdapter.")
+    for name in ("image", "video"):
+        if getattr(inputs, name) is not None:
+            raise DVInputError(node, name, f"{FAMILY.label} text-to-video takes no {name}.", f"disconnect '{name}'.")
+    cond = require_conditioning(node, model, inputs)
+    check_common(node, model, cond, params, model.geometry.spatial)
+    max_frames = int(model.module.config.get("motion_max_seq_length") or 32)
+    if params.num_frames > max_frames:
+        raise DVInputError(node, "num_frames", f"this motion adapter's positions reach {max_frames} frames.",
+                           f"at most {max_frames} (it was trained on 16).")
+    host.load_to_device([model.managed])
+    pipe = _pipeline(unet=model.module, scheduler=scheduler.create())
+    pipe.vae_scale_factor = model.geometry.spatial  # read from the VAE, which sampling does not need
+    dtype, device = model.managed.dtype, model.managed.device
+    call_kwargs = {
+        "prompt_embeds": cond.embeds["prompt_embeds"].to(device=device, dtype=dtype),
+        "negative_prompt_embeds": cond.embeds["negative_prompt_embeds"].to(device=device, dtype=dtype),
+        "height": params.height, "width": params.width, "num_frames": params.num_frames,
+        "num_inference_steps": params.num_inference_steps, "guidance_scale": params.guidance_scale,
+    }
+    latents = run_denoise(pipe, call_kwargs, params, FAMILY.comfy_latent_format, lambda x: x)
+    return {"samples": latents.to(host.intermediate_device()), "dv_family": FAMILY.id,
+            "dv_num_frames": params.num_frames}
+
+
+def decode(node: str, vae: DVVAE, latent: dict[str, Any], settings: decode_util.DecodeSettings):
+    """As AnimateDiffPipeline.decode_latents: the image VAE on decode_chunk_size frames at a time."""
+    from diffusers.video_processor import VideoProcessor
+
+    samples = latent["samples"]
+    decode_util.check_latent(node, vae, samples, int(vae.module.config.latent_channels))
+    host.load_to_device([vae.managed])
+    latents = 1 / vae.module.config.scaling_factor * samples.to(device=vae.managed.device, dtype=vae.managed.dtype)
+    video = decode_util.decode_framewise(node, vae, latents, settings.chunk or DECODE_CHUNK, settings)
+    return decode_util.to_image(VideoProcessor(do_resize=False, vae_scale_factor=8), video)

@@ -1,0 +1,57 @@
+"""A tiny Stable Diffusion 1.5 folder and a tiny AnimateDiff motion adapter for it, built offline.
+
+Configs follow diffusers' own test (tests/pipelines/animatediff/test_animatediff.py), with a text encoder
+as wide as the UNet's cross-attention.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+BLOCKS = (8, 8)
+
+
+def build_sd15(dest: str) -> str:
+    import torch
+    from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+    from .tokenizers import build_clip_tokenizer
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tokenizer = CLIPTokenizer.from_pretrained(build_clip_tokenizer(os.path.join(tmp, "tokenizer")))
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(
+        block_out_channels=BLOCKS, layers_per_block=2, sample_size=8, in_channels=4, out_channels=4,
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=8, norm_num_groups=2,
+    ).eval()
+    torch.manual_seed(0)
+    vae = AutoencoderKL(
+        block_out_channels=BLOCKS, in_channels=3, out_channels=3,
+        down_block_types=["DownEncoderBlock2D", "DownEncoderBlock2D"],
+        up_block_types=["UpDecoderBlock2D", "UpDecoderBlock2D"], latent_channels=4, norm_num_groups=2,
+    ).eval()
+    torch.manual_seed(0)
+    text_encoder = CLIPTextModel(CLIPTextConfig(
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+        hidden_size=8, intermediate_size=37, layer_norm_eps=1e-05, num_attention_heads=4, num_hidden_layers=3,
+        vocab_size=len(tokenizer))).eval()
+    # SD1.5's own scheduler is PNDM; DVApplyMotionAdapter switches to DDIM as the AnimateDiff guide does.
+    scheduler = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", clip_sample=False,
+                              set_alpha_to_one=False, steps_offset=1)
+    StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=scheduler,
+                            safety_checker=None, feature_extractor=None, requires_safety_checker=False,
+                            ).save_pretrained(dest, safe_serialization=True)
+    return dest
+
+
+def build_motion_adapter(dest: str) -> str:
+    import torch
+    from diffusers import MotionAdapter
+
+    torch.manual_seed(0)
+    MotionAdapter(block_out_channels=BLOCKS, motion_layers_per_block=2, motion_norm_num_groups=2,
+                  motion_num_attention_heads=4).eval().save_pretrained(dest, safe_serialization=True)
+    return dest
