@@ -107,6 +107,15 @@ class DVSchedulerSpec:
         flow_config = bool(config.get("use_flow_sigmas")) or config.get("prediction_type") == FLOW_PREDICTION
         return self.class_name in FLOW_CAPABLE and flow_config
 
+    @staticmethod
+    def accepted_keys(class_name: str) -> frozenset[str]:
+        """The config keys a diffusers scheduler class takes (its __init__ parameters)."""
+        import inspect
+
+        import diffusers
+
+        return frozenset(inspect.signature(getattr(diffusers, class_name).__init__).parameters) - {"self"}
+
     def create(self):
         import diffusers
 

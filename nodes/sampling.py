@@ -27,14 +27,51 @@ SCHEDULERS = {
     "FlowMatch Euler": "FlowMatchEulerDiscreteScheduler",
 }
 TIMESTEP_SPACINGS = ["from model", "trailing", "leading", "linspace"]
+FROM_MODEL = "from model"
+
+# Scheduler options as data: widget -> (diffusers config key, choices or None for a number, tooltip). A
+# choice of "from model" (or a number of 0) leaves the key as the model's scheduler config has it.
+_TRI = [FROM_MODEL, "true", "false"]
+SCHEDULER_OPTIONS: dict[str, tuple[str, list[str] | None, str]] = {
+    "flow_shift": ("flow_shift", None, "Shift of the flow-matching noise schedule (Wan: 3.0 at 480p, 5.0 at "
+                   "720p); 0 keeps the model's. UniPC/DPM++ on flow sigmas and FlowMatch Euler."),
+    "beta_schedule": ("beta_schedule", [FROM_MODEL, "linear", "scaled_linear", "squaredcos_cap_v2"],
+                      "The noise schedule of DDPM-style schedulers (AnimateDiff's guide: linear)."),
+    "prediction_type": ("prediction_type", [FROM_MODEL, "epsilon", "v_prediction", "sample"],
+                        "What the model predicts; only change it to match how the model was trained."),
+    "clip_sample": ("clip_sample", _TRI, "Clip the predicted sample to [-1, 1] (DDIM; AnimateDiff's guide: "
+                    "false)."),
+    "steps_offset": ("steps_offset", None, "Offset added to the inference timesteps (AnimateDiff's guide: 1); "
+                     "0 keeps the model's."),
+    "rescale_betas_zero_snr": ("rescale_betas_zero_snr", _TRI, "Rescale betas to zero terminal SNR (for "
+                               "v-prediction models trained that way)."),
+    "use_karras_sigmas": ("use_karras_sigmas", _TRI, "Karras noise levels (Euler, DPM++ 2M, UniPC)."),
+    "algorithm_type": ("algorithm_type", [FROM_MODEL, "dpmsolver++", "sde-dpmsolver++"],
+                       "DPM++ 2M's variant; the SDE one adds noise each step."),
+    "solver_order": ("solver_order", None, "Order of the multistep solvers (DPM++ 2M, UniPC); 0 keeps the "
+                     "model's."),
+}
+
+
+def _scheduler_overrides(options: dict[str, object]) -> dict[str, object]:
+    overrides: dict[str, object] = {}
+    for widget, value in options.items():
+        key, choices, _ = SCHEDULER_OPTIONS[widget]
+        if value in (FROM_MODEL, None) or (choices is None and not value):
+            continue
+        if choices is not None and value not in choices:
+            raise DVInputError("DVScheduler", widget, f"'{value}' is not a choice.", ", ".join(choices))
+        overrides[key] = {"true": True, "false": False}.get(value, value) if choices is not None else value
+    return overrides
 
 
 class DVScheduler:
     DISPLAY_NAME = "DV Scheduler"
     CATEGORY = CATEGORY
     DESCRIPTION = (
-        "Chooses the diffusers scheduler for DVSampler. The model's own noise schedule (betas, prediction "
-        "type, shift) is kept unless a base scheduler is wired in; only the class and the options set here change."
+        "Chooses the diffusers scheduler for DVSampler and its options. The model's own noise schedule (betas, "
+        "prediction type, shift) is kept unless a base scheduler is wired in or an option here changes it; "
+        "an option the chosen scheduler does not take is an error, not silently ignored."
     )
     FUNCTION = "build"
     RETURN_TYPES = ("DV_SCHEDULER",)
@@ -43,32 +80,66 @@ class DVScheduler:
 
     @classmethod
     def INPUT_TYPES(cls):
+        optional: dict[str, tuple] = {
+            "base": ("DV_SCHEDULER", {"tooltip": "A scheduler (e.g. from DVPipelineLoader) whose config is the "
+                                      "starting point instead of the model's."}),
+        }
+        for widget, (_, choices, tooltip) in SCHEDULER_OPTIONS.items():
+            if choices is not None:
+                optional[widget] = (list(choices), {"default": FROM_MODEL, "tooltip": tooltip})
+            elif widget == "flow_shift":
+                optional[widget] = ("FLOAT", {"default": 0.0, "min": 0.0, "max": 100.0, "step": 0.1,
+                                              "tooltip": tooltip})
+            else:
+                optional[widget] = ("INT", {"default": 0, "min": 0, "max": 10, "tooltip": tooltip})
         return {
             "required": {
                 "scheduler": (list(SCHEDULERS), {
-                    "default": "from model",
+                    "default": FROM_MODEL,
                     "tooltip": "The scheduler class; 'from model' keeps the model's own.",
                 }),
-                "timestep_spacing": (TIMESTEP_SPACINGS, {"default": "from model",
+                "timestep_spacing": (TIMESTEP_SPACINGS, {"default": FROM_MODEL,
                                                          "tooltip": "How the steps are spread over the noise levels."}),
             },
-            "optional": {
-                "base": ("DV_SCHEDULER", {"tooltip": "A scheduler (e.g. from DVPipelineLoader) whose config is the "
-                                          "starting point instead of the model's."}),
-            },
+            "optional": optional,
         }
 
-    def build(self, scheduler: str, timestep_spacing: str, base: DVSchedulerSpec | None = None):
+    def build(self, scheduler: str, timestep_spacing: str, base: DVSchedulerSpec | None = None, **options):
         if scheduler not in SCHEDULERS:
             raise DVInputError("DVScheduler", "scheduler", f"unknown scheduler '{scheduler}'.", ", ".join(SCHEDULERS))
-        overrides = {}
-        if timestep_spacing != "from model":
+        unknown = sorted(set(options) - set(SCHEDULER_OPTIONS))
+        if unknown:
+            raise DVInputError("DVScheduler", unknown[0], "is not an option of this node.",
+                               ", ".join(SCHEDULER_OPTIONS))
+        overrides = _scheduler_overrides(options)
+        if timestep_spacing != FROM_MODEL:
             overrides["timestep_spacing"] = timestep_spacing
-        spec = DVSchedulerSpec(SCHEDULERS[scheduler], (), tuple(sorted(overrides.items())), "DVScheduler")
+        class_name = SCHEDULERS[scheduler]
+        if class_name is not None:
+            _check_options_fit("DVScheduler", class_name, overrides, scheduler)
+        spec = DVSchedulerSpec(class_name, (), tuple(sorted(overrides.items())), "DVScheduler")
         if base is not None:
             expect_type("DVScheduler", "base", base, DVSchedulerSpec, "a DV_SCHEDULER")
             spec = spec.on_top_of(base)
         return (spec,)
+
+
+def _check_options_fit(node: str, class_name: str, overrides: dict[str, object], label: str,
+                       input_name: str | None = None) -> None:
+    """diffusers drops config keys a scheduler does not take with only a log line; a user who set one
+    should learn it did nothing."""
+    accepted = DVSchedulerSpec.accepted_keys(class_name)
+    # flow_shift is translated to FlowMatch's own `shift` when the recipe is created.
+    if class_name.startswith("FlowMatch"):
+        accepted = accepted | {"flow_shift"}
+    for key in sorted(overrides):
+        if key not in accepted:
+            widget = next((w for w, (k, _, _) in SCHEDULER_OPTIONS.items() if k == key), key)
+            takers = [name for name, cls in SCHEDULERS.items()
+                      if cls and (key in DVSchedulerSpec.accepted_keys(cls)
+                                  or (key == "flow_shift" and cls.startswith("FlowMatch")))]
+            raise DVInputError(node, input_name or widget, f"{label} has no '{key}' option.",
+                               f"'{FROM_MODEL}' here, or a scheduler that takes it: {', '.join(takers) or 'none'}.")
 
 
 class DVTextEncode:
@@ -173,6 +244,9 @@ class DVSampler:
             scheduler = scheduler.on_top_of(default)
         else:
             scheduler = default
+        if scheduler.class_name and scheduler.overrides:
+            _check_options_fit(node, scheduler.class_name, dict(scheduler.overrides),
+                               f"the model's {scheduler.class_name}", "scheduler")
         if scheduler.is_flow_matching != model.family.flow_matching:
             kind = "flow-matching" if model.family.flow_matching else "noise-prediction (DDPM-style)"
             raise DVInputError(node, "scheduler", f"{scheduler.class_name} does not fit {model.family.label}, "
