@@ -21,6 +21,7 @@ class DVModel:
     source: str
     scheduler: DVSchedulerSpec | None = None  # the scheduler saved beside the model, if any
     companions: dict[str, Any] = field(default_factory=dict)  # image encoder, feature extractor, ... by role
+    loras: tuple[Any, ...] = ()  # DVLora entries (model_loaders/lora.py), switched on only while sampling
 
     @property
     def module(self):

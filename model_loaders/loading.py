@@ -254,6 +254,20 @@ def load_text_encoder(name: str, dtype_name: str, node: str = "DVTextEncoderLoad
     return DVTextEncoder(host.ManagedModule(module, name), tokenizer, family, name)
 
 
+# ----------------------------------------------------------------------------------- LoRAs
+
+
+def list_loras() -> list[str]:
+    return [f for f in host.list_model_files("loras") if f.lower().endswith((".safetensors", ".sft"))]
+
+
+def resolve_lora(name: str, node: str, input_name: str) -> str:
+    if not name.lower().endswith((".safetensors", ".sft")):
+        raise DVInputError(node, input_name, f"'{name}' is not a .safetensors file.",
+                           "a LoRA .safetensors (pickled .pt/.ckpt files are not loaded).")
+    return _resolve("loras", name, node, input_name)
+
+
 # ----------------------------------------------------------------------------------- motion adapters
 
 

@@ -188,6 +188,40 @@ class DVApplyMotionAdapter:
         return (apply_motion_adapter(model, motion_adapter.adapter, "DVApplyMotionAdapter"),)
 
 
+class DVLoraLoader:
+    DISPLAY_NAME = "DV Load LoRA"
+    CATEGORY = CATEGORY
+    DESCRIPTION = (
+        "Adds a LoRA from models/loras to the model's DiT or UNet at a strength; chain several to stack them. "
+        "The loaded model is not changed for other branches: the LoRA is on only while DVSampler runs this "
+        "model. diffusers converts the usual community formats of each family."
+    )
+    FUNCTION = "load"
+    RETURN_TYPES = ("DV_MODEL",)
+    RETURN_NAMES = ("model",)
+    OUTPUT_TOOLTIPS = ("The model with this LoRA listed, for DVSampler or another DVLoraLoader.",)
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "model": ("DV_MODEL", {"tooltip": "A model from a loader (or another DVLoraLoader)."}),
+                "lora": (loading.list_loras(), {"tooltip": "A LoRA .safetensors in models/loras."}),
+                "strength": ("FLOAT", {"default": 1.0, "min": -10.0, "max": 10.0, "step": 0.01,
+                                       "tooltip": "How strongly the LoRA acts; 0 turns it off, negative inverts."}),
+            }
+        }
+
+    def load(self, model, lora: str, strength: float):
+        from ..errors import expect_type
+        from ..model_loaders import lora as lora_util
+        from ..model_loaders.components import DVModel
+
+        expect_type("DVLoraLoader", "model", model, DVModel, "a DV_MODEL")
+        path = loading.resolve_lora(lora, "DVLoraLoader", "lora")
+        return (lora_util.with_lora(model, lora_util.read_lora("DVLoraLoader", "lora", model, path, strength)),)
+
+
 class DVMotionAdapter:
     """DV_MOTION_ADAPTER: a loaded diffusers MotionAdapter and where it came from."""
 
@@ -197,4 +231,4 @@ class DVMotionAdapter:
 
 
 NODES = [DVPipelineLoader, DVModelLoader, DVVAELoader, DVTextEncoderLoader, DVMotionAdapterLoader,
-         DVApplyMotionAdapter]
+         DVApplyMotionAdapter, DVLoraLoader]

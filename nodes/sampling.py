@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..errors import DVInputError, expect_type
+from ..model_loaders import lora
 from ..model_loaders.components import (
     DVVAE,
     DVConditioning,
@@ -253,7 +254,8 @@ class DVSampler:
                                f"which is a {kind} model.", f"a {kind} scheduler, or 'from model'.")
         params = SampleParams(width, height, num_frames, num_inference_steps, guidance_scale, seed)
         inputs = SampleInputs(conditioning, vae, image, video, dict(options.values) if options else None)
-        return (glue.sample(node, model, scheduler, params, inputs),)
+        with lora.applied(node, model):
+            return (glue.sample(node, model, scheduler, params, inputs),)
 
 
 NODES = [DVScheduler, DVTextEncode, DVSampler]

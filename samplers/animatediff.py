@@ -50,7 +50,8 @@ def apply_motion_adapter(model: DVModel, adapter, node: str) -> DVModel:
                            "an SD1.5 motion adapter (e.g. animatediff-motion-adapter-v1-5-2).")
     motion_unet = UNetMotionModel.from_unet2d(unet, adapter).to(dtype=model.managed.dtype).eval()
     return DVModel(host.ManagedModule(motion_unet, f"{model.source}+motion"), FAMILY, model.geometry,
-                   model.source, guide_scheduler(model.scheduler), dict(model.companions))
+                   model.source, guide_scheduler(model.scheduler), dict(model.companions),
+                   loras=model.loras)  # LoRAs wired before the adapter carry over: the UNet layers keep their names
 
 
 def _pipeline(**components: Any):
