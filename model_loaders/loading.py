@@ -14,6 +14,7 @@ from typing import Any
 
 from .. import host
 from ..errors import DVInputError
+from . import single_file
 from .components import DVVAE, DVModel, DVSchedulerSpec, DVTextEncoder, geometry_from_config
 from .families import FAMILIES, Family, family_for_class, task_for_pipeline
 
@@ -210,26 +211,75 @@ def _family_of_folder(path: str) -> Family | None:
     return None
 
 
-def load_model(name: str, dtype_name: str, node: str = "DVModelLoader", input_name: str = "model") -> DVModel:
-    module, class_name, path = _load_subfolder(name, "model", node, input_name, dtype_name)
-    family = _family_of_folder(path) or family_for_class(class_name)
+def _pipeline_folder_extras(folder: str, family: Family, source: str):
+    """(latent geometry, scheduler recipe) from a pipeline folder's vae/ and scheduler/ configs, where present;
+    without them the released models' geometry and the family's default scheduler apply."""
     geometry = family.geometry
-    vae_config = os.path.join(os.path.dirname(path), "vae", "config.json")
+    vae_config = os.path.join(folder, "vae", "config.json")
     if os.path.isfile(vae_config):
-        # The sibling VAE's config tells the latent geometry; without it the released models' values apply.
         geometry = geometry_from_config(read_json(vae_config), family)
     scheduler = None
-    scheduler_dir = os.path.join(os.path.dirname(path), "scheduler")
-    if os.path.isfile(os.path.join(scheduler_dir, "scheduler_config.json")):
-        config = read_json(os.path.join(scheduler_dir, "scheduler_config.json"))
+    scheduler_json = os.path.join(folder, "scheduler", "scheduler_config.json")
+    if os.path.isfile(scheduler_json):
+        config = read_json(scheduler_json)
         class_name = config.pop("_class_name", None)
         config = {k: v for k, v in config.items() if not k.startswith("_")}
         if class_name:
-            scheduler = DVSchedulerSpec.from_config_dict(class_name, config, name)
+            scheduler = DVSchedulerSpec.from_config_dict(class_name, config, source)
+    return geometry, scheduler
+
+
+def list_models() -> list[str]:
+    """DiT/UNet subfolders of diffusers folders, then single files in diffusion_models."""
+    files = [f for f in host.list_model_files("diffusion_models") if single_file.is_single_file(f)]
+    return list_component_folders(None, "model") + sorted(files)
+
+
+def list_vaes() -> list[str]:
+    files = [f for f in host.list_model_files("vae") if single_file.is_single_file(f)]
+    return list_component_folders(None, "vae") + sorted(files)
+
+
+def config_choices() -> list[str]:
+    return [single_file.CONFIG_FROM_HUB, *list_pipeline_folders()]
+
+
+def _single_file(name: str, kind: str, role: str, config: str, dtype_name: str, node: str, input_name: str):
+    """(module, family, config folder or None) of a single file, checked against the config folder's family."""
+    path = _resolve(kind, name, node, input_name)
+    folder = None
+    if config and config != single_file.CONFIG_FROM_HUB:
+        folder = _resolve("diffusers", config, node, "config")
+        detected, _ = single_file.detect(path, role, node, input_name)
+        index = os.path.join(folder, "model_index.json")
+        folder_family = family_for_class(read_json(index).get("_class_name", "")) if os.path.isfile(index) else None
+        if folder_family is None or folder_family.id != detected.id:
+            what = folder_family.label if folder_family else "folder of no supported family"
+            raise DVInputError(node, "config", f"'{config}' is a {what}, but '{name}' is a {detected.label} file.",
+                               f"a diffusers folder of {detected.label}, or '{single_file.CONFIG_FROM_HUB}'.")
+    module, family = single_file.load(path, role, folder, torch_dtype(dtype_name), node, input_name)
+    return module, family, folder
+
+
+def load_model(name: str, dtype_name: str, node: str = "DVModelLoader", input_name: str = "model",
+               config: str = "") -> DVModel:
+    if single_file.is_single_file(name):
+        module, family, folder = _single_file(name, "diffusion_models", "model", config, dtype_name, node,
+                                              input_name)
+        geometry, scheduler = (_pipeline_folder_extras(folder, family, config) if folder
+                               else (family.geometry, None))
+        return DVModel(host.ManagedModule(module, name), family, geometry, name, scheduler)
+    module, class_name, path = _load_subfolder(name, "model", node, input_name, dtype_name)
+    family = _family_of_folder(path) or family_for_class(class_name)
+    geometry, scheduler = _pipeline_folder_extras(os.path.dirname(path), family, name)
     return DVModel(host.ManagedModule(module, name), family, geometry, name, scheduler)
 
 
-def load_vae(name: str, dtype_name: str, node: str = "DVVAELoader", input_name: str = "vae") -> DVVAE:
+def load_vae(name: str, dtype_name: str, node: str = "DVVAELoader", input_name: str = "vae",
+             config: str = "") -> DVVAE:
+    if single_file.is_single_file(name):
+        module, family, _ = _single_file(name, "vae", "vae", config, dtype_name, node, input_name)
+        return DVVAE(host.ManagedModule(module, name), family, name)
     module, class_name, path = _load_subfolder(name, "vae", node, input_name, dtype_name)
     # The folder's pipeline tells the family; the class alone may be shared (AutoencoderKL).
     return DVVAE(host.ManagedModule(module, name), _family_of_folder(path) or family_for_class(class_name), name)

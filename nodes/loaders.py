@@ -14,6 +14,15 @@ DTYPE_INPUT = (
     },
 )
 
+def config_input() -> tuple:
+    return (
+        loading.config_choices(),
+        {
+            "tooltip": "Single files only: where the config comes from. A local diffusers folder of the same "
+            "model works offline; the Hugging Face default needs the network or the Hugging Face cache.",
+        },
+    )
+
 
 class DVPipelineLoader:
     DISPLAY_NAME = "DV Load Diffusers Pipeline"
@@ -54,8 +63,9 @@ class DVModelLoader:
     DISPLAY_NAME = "DV Load Diffusion Model"
     CATEGORY = CATEGORY
     DESCRIPTION = (
-        "Loads the DiT or UNet alone from a diffusers folder's subfolder (e.g. CogVideoX-5b/transformer), "
-        "so it can be paired with a VAE or text encoder loaded separately or in another dtype."
+        "Loads the DiT or UNet alone: a diffusers folder's subfolder (e.g. CogVideoX-5b/transformer), or a "
+        "single .safetensors in models/diffusion_models whose model diffusers detects from its tensors (Wan, "
+        "LTX-Video, HunyuanVideo, Mochi). Pair it with a VAE and text encoder loaded separately."
     )
     FUNCTION = "load"
     RETURN_TYPES = ("DV_MODEL",)
@@ -67,21 +77,24 @@ class DVModelLoader:
         return {
             "required": {
                 "model": (
-                    loading.list_component_folders(None, "model"),
-                    {"tooltip": "<diffusers folder>/<subfolder> whose config names a supported DiT or UNet."},
+                    loading.list_models(),
+                    {"tooltip": "<diffusers folder>/<subfolder> whose config names a supported DiT or UNet, or a "
+                     "single file from models/diffusion_models."},
                 ),
                 "dtype": DTYPE_INPUT,
-            }
+            },
+            "optional": {"config": config_input()},
         }
 
-    def load(self, model: str, dtype: str):
-        return (loading.load_model(model, dtype, "DVModelLoader", "model"),)
+    def load(self, model: str, dtype: str, config: str = ""):
+        return (loading.load_model(model, dtype, "DVModelLoader", "model", config),)
 
 
 class DVVAELoader:
     DISPLAY_NAME = "DV Load VAE"
     CATEGORY = CATEGORY
-    DESCRIPTION = "Loads a video VAE from a diffusers folder's subfolder (e.g. CogVideoX-2b/vae)."
+    DESCRIPTION = ("Loads a video VAE: a diffusers folder's subfolder (e.g. CogVideoX-2b/vae), or a single "
+                   ".safetensors in models/vae that diffusers can read (the Wan VAE).")
     FUNCTION = "load"
     RETURN_TYPES = ("DV_VAE",)
     RETURN_NAMES = ("vae",)
@@ -92,15 +105,17 @@ class DVVAELoader:
         return {
             "required": {
                 "vae": (
-                    loading.list_component_folders(None, "vae"),
-                    {"tooltip": "<diffusers folder>/<subfolder> whose config names a supported video VAE."},
+                    loading.list_vaes(),
+                    {"tooltip": "<diffusers folder>/<subfolder> whose config names a supported video VAE, or a "
+                     "single file from models/vae."},
                 ),
                 "dtype": DTYPE_INPUT,
-            }
+            },
+            "optional": {"config": config_input()},
         }
 
-    def load(self, vae: str, dtype: str):
-        return (loading.load_vae(vae, dtype, "DVVAELoader", "vae"),)
+    def load(self, vae: str, dtype: str, config: str = ""):
+        return (loading.load_vae(vae, dtype, "DVVAELoader", "vae", config),)
 
 
 class DVTextEncoderLoader:
