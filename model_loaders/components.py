@@ -22,6 +22,7 @@ class DVModel:
     scheduler: DVSchedulerSpec | None = None  # the scheduler saved beside the model, if any
     companions: dict[str, Any] = field(default_factory=dict)  # image encoder, feature extractor, ... by role
     loras: tuple[Any, ...] = ()  # DVLora entries (model_loaders/lora.py), switched on only while sampling
+    cross_frame: bool = False  # DVCrossFrameAttention: every frame attends to the first while sampling
 
     @property
     def module(self):
@@ -29,6 +30,28 @@ class DVModel:
 
     def managed_companions(self) -> list[ManagedModule]:
         return [c for c in self.companions.values() if isinstance(c, ManagedModule)]
+
+
+@dataclass(eq=False)
+class DVControlNet:
+    """DV_CONTROLNET: an SD1.5 ControlNet, registered with the memory manager."""
+
+    managed: ManagedModule
+    source: str
+
+    @property
+    def module(self):
+        return self.managed.module
+
+
+@dataclass(eq=False)
+class DVControl:
+    """DV_CONTROL: a ControlNet with one control image per frame and its strength."""
+
+    controlnet: DVControlNet
+    frames: Any  # IMAGE [F, H, W, 3] in 0..1
+    strength: float
+    cross_frame: bool = False
 
 
 @dataclass(eq=False)

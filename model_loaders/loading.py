@@ -304,6 +304,36 @@ def load_text_encoder(name: str, dtype_name: str, node: str = "DVTextEncoderLoad
     return DVTextEncoder(host.ManagedModule(module, name), tokenizer, family, name)
 
 
+# ----------------------------------------------------------------------------------- ControlNets
+
+
+def list_controlnets() -> list[str]:
+    """SD1.5 ControlNets in ComfyUI's controlnet folder: diffusers folders (config.json) and single files."""
+    folders = host.list_diffusers_folders("controlnet", "config.json")
+    files = [f for f in host.list_model_files("controlnet") if single_file.is_single_file(f)]
+    return sorted(set(folders) | set(files))
+
+
+def load_controlnet(name: str, dtype_name: str, node: str = "DVControlNetLoader", input_name: str = "controlnet"):
+    from diffusers import ControlNetModel
+
+    path = _resolve("controlnet", name, node, input_name)
+    dtype = torch_dtype(dtype_name)
+    if os.path.isdir(path):
+        class_name = read_json(os.path.join(path, "config.json")).get("_class_name")
+        if class_name != "ControlNetModel":
+            raise DVInputError(node, input_name, f"'{name}' holds a {class_name}, not an SD1.5 ControlNetModel.",
+                               "a ControlNet folder such as lllyasviel/sd-controlnet-openpose.")
+        return ControlNetModel.from_pretrained(path, dtype=dtype).eval()
+    try:  # diffusers converts the original ControlNet checkpoints (config from the Hub or its cache)
+        return ControlNetModel.from_single_file(path, dtype=dtype).eval()
+    except Exception as error:  # noqa: BLE001 - diffusers raises many types here; the user needs one message
+        raise DVInputError(node, input_name, f"'{name}' could not be read as a ControlNet "
+                           f"({type(error).__name__}: {str(error)[:300]}).",
+                           "a diffusers ControlNet folder (works offline), or an original SD1.5 ControlNet "
+                           ".safetensors (its config comes from the Hugging Face Hub or cache).") from error
+
+
 # ----------------------------------------------------------------------------------- LoRAs
 
 

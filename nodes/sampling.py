@@ -7,6 +7,7 @@ from ..model_loaders import lora
 from ..model_loaders.components import (
     DVVAE,
     DVConditioning,
+    DVControl,
     DVModel,
     DVSamplerOptions,
     DVSchedulerSpec,
@@ -218,26 +219,33 @@ class DVSampler:
                 "image": ("IMAGE", {"tooltip": "The first frame or reference image, for image-to-video."}),
                 "video": ("IMAGE", {"tooltip": "Input frames, for video-to-video."}),
                 "options": ("DV_SAMPLER_OPTIONS", {"tooltip": "Family extras from an options node."}),
+                "control": ("DV_CONTROL", {"tooltip": "A ControlNet with one control image per frame, from "
+                                           "DVApplyControlNet (SD1.5 image models)."}),
             },
         }
 
     def sample(self, model: DVModel, width: int, height: int, num_frames: int, num_inference_steps: int,
                guidance_scale: float, seed: int, conditioning: DVConditioning | None = None,
                scheduler: DVSchedulerSpec | None = None, vae: DVVAE | None = None, image=None, video=None,
-               options: DVSamplerOptions | None = None):
+               options: DVSamplerOptions | None = None, control: DVControl | None = None):
         from ..samplers.pipeline import SampleInputs, SampleParams
 
         node = "DVSampler"
         expect_type(node, "model", model, DVModel, "a DV_MODEL")
         for name, value, cls, what in (("conditioning", conditioning, DVConditioning, "a DV_CONDITIONING"),
                                        ("vae", vae, DVVAE, "a DV_VAE"),
-                                       ("options", options, DVSamplerOptions, "DV_SAMPLER_OPTIONS")):
+                                       ("options", options, DVSamplerOptions, "DV_SAMPLER_OPTIONS"),
+                                       ("control", control, DVControl, "a DV_CONTROL")):
             if value is not None:
                 expect_type(node, name, value, cls, what)
         if options is not None and model.family.id not in options.family_ids:
             raise DVInputError(node, "options", f"these options ({options.source}) are for "
                                f"{', '.join(options.family_ids)}, not {model.family.label}.",
                                f"an options node for {model.family.label}, or none.")
+        if control is not None and model.family.id != "animatediff":
+            raise DVInputError(node, "control", f"a ControlNet guides a Stable Diffusion 1.5 UNet, but the model is "
+                               f"{model.family.label}.",
+                               "an SD1.5 model from DVPipelineLoader, or disconnect 'control'.")
         glue = model.family.load_glue()
         default = model.scheduler or glue.DEFAULT_SCHEDULER
         if scheduler is not None:
@@ -253,7 +261,7 @@ class DVSampler:
             raise DVInputError(node, "scheduler", f"{scheduler.class_name} does not fit {model.family.label}, "
                                f"which is a {kind} model.", f"a {kind} scheduler, or 'from model'.")
         params = SampleParams(width, height, num_frames, num_inference_steps, guidance_scale, seed)
-        inputs = SampleInputs(conditioning, vae, image, video, dict(options.values) if options else None)
+        inputs = SampleInputs(conditioning, vae, image, video, dict(options.values) if options else None, control)
         with lora.applied(node, model):
             return (glue.sample(node, model, scheduler, params, inputs),)
 

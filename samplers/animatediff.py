@@ -73,8 +73,18 @@ def sample(node: str, model: DVModel, scheduler: DVSchedulerSpec, params: Sample
     from diffusers import UNetMotionModel
 
     if not isinstance(model.module, UNetMotionModel):
-        raise DVInputError(node, "model", f"'{model.source}' is a Stable Diffusion image model without motion.",
-                           "apply a motion adapter first: DVMotionAdapterLoader -> DVApplyMotionAdapter.")
+        from . import text2video_zero
+
+        mode = text2video_zero.mode_for(model, inputs)
+        if mode is None:
+            raise DVInputError(node, "model", f"'{model.source}' is a Stable Diffusion image model without motion.",
+                               "apply a motion adapter first (DVMotionAdapterLoader -> DVApplyMotionAdapter), or "
+                               "make video frame by frame: a ControlNet (DVApplyControlNet into 'control') or "
+                               "DVText2VideoZeroOptions into 'options'.")
+        return text2video_zero.sample(node, mode, model, scheduler, params, inputs)
+    if inputs.control is not None:
+        raise DVInputError(node, "control", "AnimateDiff with a ControlNet is not supported.",
+                           "an SD1.5 model without the motion adapter for ControlNet video.")
     for name in ("image", "video"):
         if getattr(inputs, name) is not None:
             raise DVInputError(node, name, f"{FAMILY.label} text-to-video takes no {name}.", f"disconnect '{name}'.")

@@ -36,6 +36,7 @@ class SampleInputs:
     image: Any = None  # IMAGE [N, H, W, C]: the first frame / reference image
     video: Any = None  # IMAGE [F, H, W, C]: frames for video-to-video
     options: dict[str, Any] | None = None  # merged DV_SAMPLER_OPTIONS values
+    control: Any = None  # DVControl: a ControlNet with its control frames
 
     def option(self, name: str, default: Any) -> Any:
         return (self.options or {}).get(name, default)
@@ -75,11 +76,12 @@ def step_callback(total_steps: int, previewer: Callable[[Any], Any] | None,
 
 
 def run_denoise(pipe, call_kwargs: dict[str, Any], params: SampleParams, family_preview_format: str | None,
-                to_preview_layout: Callable[[Any], Any], legacy_callback: bool = False):
+                to_preview_layout: Callable[[Any], Any], legacy_callback: bool = False, output_attr: str = "frames"):
     """Call the pipeline for latents with progress, interrupt and previews wired in.
 
     legacy_callback: the pipeline only has the old `callback(step, timestep, latents)` hook (the deprecated
-    text-to-video pipelines), not `callback_on_step_end`.
+    text-to-video pipelines), not `callback_on_step_end`. output_attr: where the pipeline's output object
+    keeps the latents ("images" for the image pipelines run frame by frame).
     """
     pipe.set_progress_bar_config(disable=True)
     callback, progress = step_callback(
@@ -93,6 +95,6 @@ def run_denoise(pipe, call_kwargs: dict[str, Any], params: SampleParams, family_
     try:
         with seeded(params.seed) as generator:
             # The output object's .frames, not return_dict=False: SVD returns a bare tensor there, others a tuple.
-            return pipe(**call_kwargs, generator=generator, output_type="latent", **hooks).frames
+            return getattr(pipe(**call_kwargs, generator=generator, output_type="latent", **hooks), output_attr)
     finally:
         progress.close()

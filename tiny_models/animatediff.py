@@ -55,3 +55,44 @@ def build_motion_adapter(dest: str) -> str:
     MotionAdapter(block_out_channels=BLOCKS, motion_layers_per_block=2, motion_norm_num_groups=2,
                   motion_num_attention_heads=4).eval().save_pretrained(dest, safe_serialization=True)
     return dest
+
+
+def build_controlnet(dest: str) -> str:
+    """A tiny SD1.5 ControlNet made from the tiny SD1.5 UNet, as ControlNet training starts. Its zero
+    convolutions are given random weights so the control actually changes the result in tests."""
+    import torch
+    from diffusers import ControlNetModel, UNet2DConditionModel
+
+    from .cache import tiny_model_path
+
+    unet = UNet2DConditionModel.from_pretrained(tiny_model_path("sd15"), subfolder="unet")
+    # Two conditioning blocks: one stride-2 step, the tiny VAE's factor (SD1.5's real one has four, 8x).
+    controlnet = ControlNetModel.from_unet(unet, conditioning_embedding_out_channels=(8, 8)).eval()
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for name, param in controlnet.named_parameters():
+            zero_initialised = ("controlnet_down_blocks", "controlnet_mid_block", "controlnet_cond_embedding.conv_out")
+            if name.startswith(zero_initialised):
+                param.normal_(0.0, 0.3)
+    controlnet.save_pretrained(dest, safe_serialization=True)
+    return dest
+
+
+def build_pix2pix(dest: str) -> str:
+    """A tiny InstructPix2Pix folder: the tiny SD1.5 with a UNet that also takes the image latents
+    (8 input channels), as timbrooks/instruct-pix2pix is laid out."""
+    import torch
+    from diffusers import StableDiffusionInstructPix2PixPipeline, StableDiffusionPipeline, UNet2DConditionModel
+
+    from .cache import tiny_model_path
+
+    sd = StableDiffusionPipeline.from_pretrained(tiny_model_path("sd15"))
+    config = dict(sd.unet.config)
+    config["in_channels"] = 8
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel.from_config(config).eval()
+    StableDiffusionInstructPix2PixPipeline(
+        vae=sd.vae, text_encoder=sd.text_encoder, tokenizer=sd.tokenizer, unet=unet, scheduler=sd.scheduler,
+        safety_checker=None, feature_extractor=None, requires_safety_checker=False,
+    ).save_pretrained(dest, safe_serialization=True)
+    return dest

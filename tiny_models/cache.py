@@ -21,9 +21,12 @@ BUILDERS: dict[str, str] = {
     "cogvideox_i2v": "cogvideox_i2v:build_cogvideox_i2v",
     "modelscope": "modelscope:build_modelscope",
     "wan": "wan:build_wan",
+    "mochi": "mochi:build_mochi",
     "svd": "svd:build_svd",
     "sd15": "animatediff:build_sd15",
     "motion_adapter": "animatediff:build_motion_adapter",
+    "controlnet": "animatediff:build_controlnet",
+    "pix2pix": "animatediff:build_pix2pix",
 }
 
 

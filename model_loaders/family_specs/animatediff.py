@@ -6,8 +6,11 @@ FAMILY = Family(
     id="animatediff",
     label="AnimateDiff",
     # A plain SD1.5 folder is detected as this family too: it becomes a video model once a motion adapter
-    # is applied (DVApplyMotionAdapter); sampling always runs AnimateDiffPipeline.
-    pipeline_classes={"t2v": "AnimateDiffPipeline", "sd15": "StableDiffusionPipeline"},
+    # is applied (DVApplyMotionAdapter), or makes video frame by frame with cross-frame attention
+    # (Text2Video-Zero: a ControlNet, InstructPix2Pix, or the motion-field text-to-video pipeline).
+    pipeline_classes={"t2v": "AnimateDiffPipeline", "sd15": "StableDiffusionPipeline",
+                      "controlnet": "StableDiffusionControlNetPipeline",
+                      "pix2pix": "StableDiffusionInstructPix2PixPipeline", "t2v_zero": "TextToVideoZeroPipeline"},
     model_classes=("UNetMotionModel", "UNet2DConditionModel"),
     vae_classes=("AutoencoderKL",),
     text_encoder_classes=("CLIPTextModel",),
