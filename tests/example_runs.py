@@ -12,6 +12,7 @@ EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__
 TINY_RUNS = {
     "cogvideox_text_to_video": ("cogvideox", {"num_inference_steps": 2, "width": 64, "height": 48, "num_frames": 9}),
     "wan_text_to_video": ("wan", {"num_inference_steps": 2, "width": 64, "height": 48, "num_frames": 9}),
+    "mochi_text_to_video": ("mochi", {"num_inference_steps": 2, "width": 64, "height": 48, "num_frames": 13}),
     "svd_image_to_video": ("svd", {"num_inference_steps": 2, "width": 64, "height": 48, "num_frames": 4}),
     "animatediff_text_to_video": ("sd15", {"num_inference_steps": 2, "width": 32, "height": 32, "num_frames": 4}),
     "modelscope_text_to_video": ("modelscope", {"num_inference_steps": 2, "width": 64, "height": 48,
