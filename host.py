@@ -323,6 +323,15 @@ def resolve_in_folder(kind: str, name: str) -> str | None:
     return None
 
 
+def resolve_in_folder_path(base: str, name: str) -> str | None:
+    """base/name, or None when the name leaves base ('..', absolute paths): the same lexical check."""
+    base_abs = os.path.abspath(base)
+    candidate = os.path.normpath(os.path.join(base_abs, name))
+    if os.path.commonpath([base_abs, candidate]) != base_abs or candidate == base_abs:
+        return None
+    return candidate
+
+
 def output_directory() -> str:
     if IN_COMFY:
         return _folder_paths.get_output_directory()

@@ -43,4 +43,26 @@ class LoadImage:
         return rgb, mask[None]
 
 
-CORE_NODES = {"LoadImage": LoadImage}
+class Canny:
+    """Core's Canny (comfy_extras/nodes_canny.py): kornia's Canny on every image of a batch, edges as IMAGE."""
+
+    RETURN_TYPES = ("IMAGE",)
+    FUNCTION = "detect_edge"
+    CATEGORY = "image/preprocessors"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "image": ("IMAGE",),
+            "low_threshold": ("FLOAT", {"default": 0.4, "min": 0.01, "max": 0.99, "step": 0.01}),
+            "high_threshold": ("FLOAT", {"default": 0.8, "min": 0.01, "max": 0.99, "step": 0.01}),
+        }}
+
+    def detect_edge(self, image, low_threshold: float, high_threshold: float):
+        from kornia.filters import canny
+
+        edges = canny(image.movedim(-1, 1), low_threshold, high_threshold)[1]
+        return (edges.repeat(1, 3, 1, 1).movedim(1, -1),)
+
+
+CORE_NODES = {"LoadImage": LoadImage, "Canny": Canny}
