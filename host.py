@@ -314,11 +314,8 @@ def resolve_in_folder(kind: str, name: str) -> str | None:
     the resolved path: a symlink the user put inside a models folder is theirs to follow, as in ComfyUI.
     """
     for base in folder_paths_for(kind):
-        base_abs = os.path.abspath(base)
-        candidate = os.path.normpath(os.path.join(base_abs, name))
-        if os.path.commonpath([base_abs, candidate]) != base_abs or candidate == base_abs:
-            continue
-        if os.path.exists(candidate):
+        candidate = resolve_in_folder_path(base, name)
+        if candidate is not None and os.path.exists(candidate):
             return candidate
     return None
 
@@ -350,6 +347,36 @@ def input_directory() -> str:
     if IN_COMFY:
         return _folder_paths.get_input_directory()
     return os.path.abspath(os.environ.get("DV_INPUT_DIR", "input"))
+
+
+def list_input_files(extensions: Iterable[str]) -> list[str]:
+    """Files directly in the input folder with one of these extensions (no dot), sorted: a loader's combo."""
+    folder = input_directory()
+    wanted = {e.lower() for e in extensions}
+    if not os.path.isdir(folder):
+        return []
+    return sorted(f for f in os.listdir(folder)
+                  if f.rsplit(".", 1)[-1].lower() in wanted and os.path.isfile(os.path.join(folder, f)))
+
+
+# Core's annotated file names: "clip.mp4 [output]" is in the output folder, as for core's LoadImage/LoadVideo.
+_ANNOTATED_FOLDERS = {"[input]": input_directory, "[output]": output_directory, "[temp]": temp_directory}
+
+
+def resolve_input_file(name: str) -> str | None:
+    """The full path of a loader's file name: relative to the input folder, or to the output/temp folder
+    when annotated like core's ("clip_00001.mp4 [output]"). None when the name leaves that folder."""
+    base = input_directory
+    for tag, folder in _ANNOTATED_FOLDERS.items():
+        if name.endswith(tag):
+            name, base = name[: -len(tag)].rstrip(), folder
+            break
+    base_abs = os.path.abspath(base())
+    candidate = os.path.normpath(os.path.join(base_abs, name))
+    if not name or os.path.isabs(name) or os.path.commonpath([base_abs, candidate]) != base_abs \
+            or candidate == base_abs:
+        return None
+    return candidate
 
 
 def metadata_disabled() -> bool:
