@@ -23,6 +23,7 @@ class DVModel:
     companions: dict[str, Any] = field(default_factory=dict)  # image encoder, feature extractor, ... by role
     loras: tuple[Any, ...] = ()  # DVLora entries (model_loaders/lora.py), switched on only while sampling
     cross_frame: bool = False  # DVCrossFrameAttention: every frame attends to the first while sampling
+    step_cache: Any = None  # DVStepCacheSpec (model_loaders/step_cache.py), installed only while sampling
 
     @property
     def module(self):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..errors import DVInputError, expect_type
-from ..model_loaders import lora
+from ..model_loaders import lora, step_cache
 from ..model_loaders.components import (
     DVVAE,
     DVConditioning,
@@ -262,7 +262,9 @@ class DVSampler:
                                f"which is a {kind} model.", f"a {kind} scheduler, or 'from model'.")
         params = SampleParams(width, height, num_frames, num_inference_steps, guidance_scale, seed)
         inputs = SampleInputs(conditioning, vae, image, video, dict(options.values) if options else None, control)
-        with lora.applied(node, model):
+        from ..samplers.pipeline import current_timestep
+
+        with lora.applied(node, model), step_cache.applied(node, model, current_timestep, guidance_scale):
             return (glue.sample(node, model, scheduler, params, inputs),)
 
 

@@ -75,6 +75,18 @@ def step_callback(total_steps: int, previewer: Callable[[Any], Any] | None,
     return on_step_end, progress
 
 
+_RUNNING: list[Any] = []  # the pipeline run_denoise is driving, for hooks that ask it for the timestep
+
+
+def current_timestep() -> int:
+    """The timestep of the step in progress (diffusers' step caches call this from their hooks)."""
+    pipe = _RUNNING[-1] if _RUNNING else None
+    value = getattr(pipe, "_current_timestep", None)
+    if value is None:
+        return -1  # outside a step: inside no skip range
+    return int(value.flatten()[0].item() if hasattr(value, "flatten") else value)
+
+
 def run_denoise(pipe, call_kwargs: dict[str, Any], params: SampleParams, family_preview_format: str | None,
                 to_preview_layout: Callable[[Any], Any], legacy_callback: bool = False, output_attr: str = "frames"):
     """Call the pipeline for latents with progress, interrupt and previews wired in.
@@ -92,9 +104,11 @@ def run_denoise(pipe, call_kwargs: dict[str, Any], params: SampleParams, family_
                  "callback_steps": 1}
     else:
         hooks = {"callback_on_step_end": callback, "callback_on_step_end_tensor_inputs": ["latents"]}
+    _RUNNING.append(pipe)
     try:
         with seeded(params.seed) as generator:
             # The output object's .frames, not return_dict=False: SVD returns a bare tensor there, others a tuple.
             return getattr(pipe(**call_kwargs, generator=generator, output_type="latent", **hooks), output_attr)
     finally:
+        _RUNNING.pop()
         progress.close()

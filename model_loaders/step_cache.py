@@ -1,0 +1,112 @@
+"""Step caching through diffusers' own hooks (CacheMixin.enable_cache): a DiT skips work on steps whose
+result it can predict from earlier ones.
+
+Like LoRAs, a cache is a property of one wire, not of the loaded model: DVStepCache returns a new DV_MODEL
+naming the cache, and the hooks are installed only while DVSampler runs that model and removed afterwards,
+so another branch (or the next run without the node) gets the uncached model. The hooks hold no weights,
+so ComfyUI's memory manager sees the same module either way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import DVInputError
+from .components import DVModel
+
+# Cache -> (diffusers config class, the node's widgets it reads -> the config's argument names). Kept as data
+# so a cache diffusers adds is a line here.
+CACHES: dict[str, tuple[str, dict[str, str]]] = {
+    "FirstBlockCache": ("FirstBlockCacheConfig", {"threshold": "threshold"}),
+    "PyramidAttentionBroadcast": ("PyramidAttentionBroadcastConfig",
+                                  {"skip_range": "spatial_attention_block_skip_range",
+                                   "timestep_start": "spatial_attention_timestep_skip_range[0]",
+                                   "timestep_end": "spatial_attention_timestep_skip_range[1]"}),
+    "FasterCache": ("FasterCacheConfig", {"skip_range": "spatial_attention_block_skip_range",
+                                          "timestep_start": "spatial_attention_timestep_skip_range[0]",
+                                          "timestep_end": "spatial_attention_timestep_skip_range[1]"}),
+}
+# Not offered: TaylorSeer (its default module patterns match Flux's `attn`, not the attn1/attn2 of the video
+# DiTs, and it counts steps per call, which mixes Wan's separate guidance passes) and MagCache (needs
+# per-model calibrated magnitude ratios that diffusers does not ship for these models).
+# FasterCache reuses the unconditional half of a batched classifier-free-guidance pass: only pipelines that
+# batch the two (Wan runs them as separate passes) can use it.
+BATCHED_CFG_FAMILIES = ("cogvideox", "mochi", "ltx")
+# Caches whose hooks ask the pipeline for the current timestep.
+NEEDS_TIMESTEP = ("PyramidAttentionBroadcast", "FasterCache")
+
+
+@dataclass(frozen=True)
+class DVStepCacheSpec:
+    name: str
+    settings: tuple[tuple[str, Any], ...]
+    tensor_format: str = "BCFHW"  # how the DiT receives latents (CogVideoX: BFCHW); FasterCache reads it
+
+    def config(self, current_timestep) -> Any:
+        import diffusers
+
+        class_name, mapping = CACHES[self.name]
+        values = dict(self.settings)
+        kwargs: dict[str, Any] = {}
+        for widget, argument in mapping.items():
+            if argument.endswith("]"):  # one end of a (start, end) range
+                name, index = argument[:-3], int(argument[-2])
+                pair = list(kwargs.get(name, (None, None)))
+                pair[index] = values[widget]
+                kwargs[name] = tuple(pair)
+            else:
+                kwargs[argument] = values[widget]
+        if self.name in NEEDS_TIMESTEP:
+            kwargs["current_timestep_callback"] = current_timestep
+        if self.name == "FasterCache":
+            kwargs["tensor_format"] = self.tensor_format
+        return getattr(diffusers, class_name)(**kwargs)
+
+
+def check_fits(node: str, model: DVModel, name: str) -> None:
+    from diffusers.models.cache_utils import CacheMixin
+
+    if name not in CACHES:
+        raise DVInputError(node, "cache", f"unknown cache '{name}'.", ", ".join(CACHES))
+    if not isinstance(model.module, CacheMixin):
+        raise DVInputError(node, "model", f"diffusers' step caches hook into DiTs; {model.family.label}'s "
+                           f"{type(model.module).__name__} has no cache support.",
+                           "a CogVideoX, Wan, LTX-Video, HunyuanVideo or Mochi model.")
+    if name == "FasterCache" and model.family.id not in BATCHED_CFG_FAMILIES:
+        raise DVInputError(node, "cache", f"FasterCache needs a pipeline that batches classifier-free guidance; "
+                           f"{model.family.label} runs the two passes apart.",
+                           "FirstBlockCache or PyramidAttentionBroadcast.")
+    if name == "FirstBlockCache":
+        import torch
+
+        # The block lists the hook itself walks (a private name: a rename there shows up in the tests).
+        from diffusers.hooks._common import _ALL_TRANSFORMER_BLOCK_IDENTIFIERS
+
+        blocks = sum(len(child) for child_name, child in model.module.named_children()
+                     if isinstance(child, torch.nn.ModuleList) and child_name in _ALL_TRANSFORMER_BLOCK_IDENTIFIERS)
+        if blocks < 2:  # the hook needs a first block to test and a last one to reuse
+            raise DVInputError(node, "cache", f"FirstBlockCache needs a DiT with 2 or more blocks; this one has "
+                               f"{blocks}.", "another cache, or a full-size model.")
+
+
+@contextlib.contextmanager
+def applied(node: str, model: DVModel, current_timestep, guidance_scale: float) -> Iterator[None]:
+    """The model's step cache installed for the duration (and reset: no state leaks between runs)."""
+    spec: DVStepCacheSpec | None = model.step_cache
+    if spec is None:
+        yield
+        return
+    if spec.name == "FasterCache" and guidance_scale <= 1.0:
+        raise DVInputError(node, "guidance_scale", "FasterCache works on the guidance batch, and guidance is off.",
+                           "a guidance_scale above 1, or another cache.")
+    module = model.module
+    if module.is_cache_enabled:  # left over from a run that died mid-way: start clean
+        module.disable_cache()
+    module.enable_cache(spec.config(current_timestep))
+    try:
+        yield
+    finally:
+        module.disable_cache()
