@@ -24,6 +24,8 @@ class DVModel:
     loras: tuple[Any, ...] = ()  # DVLora entries (model_loaders/lora.py), switched on only while sampling
     cross_frame: bool = False  # DVCrossFrameAttention: every frame attends to the first while sampling
     step_cache: Any = None  # DVStepCacheSpec (model_loaders/step_cache.py), installed only while sampling
+    compile: Any = None  # DVCompileSpec (model_loaders/acceleration.py), compiled for the runs of this wire
+    attention_backend: str | None = None  # a diffusers attention dispatcher backend, set while sampling
 
     @property
     def module(self):

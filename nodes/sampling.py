@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..errors import DVInputError, expect_type
-from ..model_loaders import lora, step_cache
+from ..model_loaders import acceleration, lora, step_cache
 from ..model_loaders.components import (
     DVVAE,
     DVConditioning,
@@ -264,7 +264,8 @@ class DVSampler:
         inputs = SampleInputs(conditioning, vae, image, video, dict(options.values) if options else None, control)
         from ..samplers.pipeline import current_timestep
 
-        with lora.applied(node, model), step_cache.applied(node, model, current_timestep, guidance_scale):
+        with lora.applied(node, model), step_cache.applied(node, model, current_timestep, guidance_scale), \
+                acceleration.applied(node, model):
             return (glue.sample(node, model, scheduler, params, inputs),)
 
 

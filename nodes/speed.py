@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ..errors import expect_type
-from ..model_loaders import step_cache
+from ..errors import DVInputError, expect_type
+from ..model_loaders import acceleration, step_cache
 from ..model_loaders.components import DVModel
 
 CATEGORY = "DiffusersVideo/speed"
@@ -58,4 +58,80 @@ class DVStepCache:
         return (replace(model, step_cache=spec),)
 
 
-NODES = [DVStepCache]
+class DVTorchCompile:
+    DISPLAY_NAME = "DV Torch Compile"
+    CATEGORY = CATEGORY
+    DESCRIPTION = (
+        "Compiles the DiT or UNet with torch.compile for the runs of DVSampler that use this wire. The first run "
+        "compiles (slow); later runs with the same sizes and frame count reuse it. Other wires of the same "
+        "model stay uncompiled."
+    )
+    FUNCTION = "apply"
+    RETURN_TYPES = ("DV_MODEL",)
+    RETURN_NAMES = ("model",)
+    OUTPUT_TOOLTIPS = ("The model to compile, for DVSampler.",)
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "model": ("DV_MODEL", {"tooltip": "Any model from a loader."}),
+                "backend": (acceleration.compile_backends(), {"default": "inductor",
+                                                               "tooltip": "torch.compile backend; inductor "
+                                                               "makes fast kernels, eager only traces."}),
+                "mode": (acceleration.COMPILE_MODES, {"default": "default",
+                                                      "tooltip": "inductor's mode; max-autotune tunes longest."}),
+                "fullgraph": ("BOOLEAN", {"default": False,
+                                          "tooltip": "Fail instead of falling back at graph breaks."}),
+                "dynamic": ("BOOLEAN", {"default": False,
+                                        "tooltip": "Compile for varying sizes at once (fewer recompiles, slower "
+                                        "kernels)."}),
+            }
+        }
+
+    def apply(self, model: DVModel, backend: str, mode: str, fullgraph: bool, dynamic: bool):
+        expect_type("DVTorchCompile", "model", model, DVModel, "a DV_MODEL")
+        if backend not in acceleration.compile_backends():
+            raise DVInputError("DVTorchCompile", "backend", f"'{backend}' is not a torch.compile backend here.",
+                               ", ".join(acceleration.compile_backends()))
+        if mode not in acceleration.COMPILE_MODES:
+            raise DVInputError("DVTorchCompile", "mode", f"'{mode}'.", ", ".join(acceleration.COMPILE_MODES))
+        return (replace(model, compile=acceleration.DVCompileSpec(backend, mode, fullgraph, dynamic)),)
+
+
+class DVAttentionBackend:
+    DISPLAY_NAME = "DV Attention Backend"
+    CATEGORY = CATEGORY
+    DESCRIPTION = (
+        "Chooses the attention kernels diffusers' dispatcher uses for this wire (native SDPA, flash, sage, "
+        "xformers, flex: those installed). Reaches the DiTs that use the dispatcher (Wan, HunyuanVideo, "
+        "LTX-Video, ...); a model that calls torch's SDPA itself is refused rather than silently unchanged."
+    )
+    FUNCTION = "apply"
+    RETURN_TYPES = ("DV_MODEL",)
+    RETURN_NAMES = ("model",)
+    OUTPUT_TOOLTIPS = ("The model with the backend, for DVSampler.",)
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "model": ("DV_MODEL", {"tooltip": "A DiT model from a loader."}),
+                "backend": (acceleration.attention_backends(), {"default": "native",
+                                                                 "tooltip": "Installed attention backends."}),
+            }
+        }
+
+    def apply(self, model: DVModel, backend: str):
+        expect_type("DVAttentionBackend", "model", model, DVModel, "a DV_MODEL")
+        if backend not in acceleration.attention_backends():
+            raise DVInputError("DVAttentionBackend", "backend", f"'{backend}' is not installed here.",
+                               ", ".join(acceleration.attention_backends()))
+        if not acceleration.uses_dispatcher(model.module):
+            raise DVInputError("DVAttentionBackend", "model", f"{model.family.label}'s "
+                               f"{type(model.module).__name__} does not use diffusers' attention dispatcher.",
+                               "leave this node out for this model (it uses torch's SDPA as is).")
+        return (replace(model, attention_backend=backend),)
+
+
+NODES = [DVStepCache, DVTorchCompile, DVAttentionBackend]
