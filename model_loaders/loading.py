@@ -14,7 +14,7 @@ from typing import Any
 
 from .. import host
 from ..errors import DVInputError
-from . import single_file
+from . import single_file, storage
 from .components import DVVAE, DVModel, DVSchedulerSpec, DVTextEncoder, geometry_from_config
 from .families import FAMILIES, Family, family_for_class, task_for_pipeline
 
@@ -111,8 +111,10 @@ def _is_module_class(cls: type) -> bool:
 
 
 def load_pipeline_folder(name: str, dtype_name: str, node: str = "DVPipelineLoader",
-                         input_name: str = "model") -> dict[str, Any]:
-    """Every component of one diffusers folder, each registered with the memory manager."""
+                         input_name: str = "model", weights: str = "as dtype") -> dict[str, Any]:
+    """Every component of one diffusers folder, each registered with the memory manager; `weights` is the
+    storage of the denoiser (and, for 4-bit, the text encoder): see storage.py."""
+    storage.check(node, weights)
     path = _resolve("diffusers", name, node, input_name)
     index_path = os.path.join(path, "model_index.json")
     if not os.path.isfile(index_path):
@@ -133,7 +135,12 @@ def load_pipeline_folder(name: str, dtype_name: str, node: str = "DVPipelineLoad
         cls = _component_class(library, class_name, node, input_name)
         subdir = os.path.join(path, sub)
         if _is_module_class(cls):
-            loaded[sub] = cls.from_pretrained(subdir, dtype=dtype).eval()
+            quantized = sub in ("transformer", "unet", "text_encoder")
+            config = storage.quantization_config(weights, library, dtype) if quantized else None
+            extra = {"quantization_config": config} if config is not None else {}
+            loaded[sub] = cls.from_pretrained(subdir, dtype=dtype, **extra).eval()
+            if sub in ("transformer", "unet"):
+                storage.apply_after_load(loaded[sub], weights, dtype)
         else:  # schedulers, tokenizers, image processors
             loaded[sub] = cls.from_pretrained(subdir)
     return {
@@ -262,14 +269,20 @@ def _single_file(name: str, kind: str, role: str, config: str, dtype_name: str, 
 
 
 def load_model(name: str, dtype_name: str, node: str = "DVModelLoader", input_name: str = "model",
-               config: str = "") -> DVModel:
+               config: str = "", weights: str = "as dtype") -> DVModel:
+    storage.check(node, weights)
+    if weights.startswith("nf4"):
+        raise DVInputError(node, "weights", "4-bit loading goes through a diffusers folder.",
+                           "DVPipelineLoader with weights nf4, or fp8 storage here.")
     if single_file.is_single_file(name):
         module, family, folder = _single_file(name, "diffusion_models", "model", config, dtype_name, node,
                                               input_name)
+        storage.apply_after_load(module, weights, torch_dtype(dtype_name))
         geometry, scheduler = (_pipeline_folder_extras(folder, family, config) if folder
                                else (family.geometry, None))
         return DVModel(host.ManagedModule(module, name), family, geometry, name, scheduler)
     module, class_name, path = _load_subfolder(name, "model", node, input_name, dtype_name)
+    storage.apply_after_load(module, weights, torch_dtype(dtype_name))
     family = _family_of_folder(path) or family_for_class(class_name)
     geometry, scheduler = _pipeline_folder_extras(os.path.dirname(path), family, name)
     return DVModel(host.ManagedModule(module, name), family, geometry, name, scheduler)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..model_loaders import loading
+from ..model_loaders import loading, storage
 
 CATEGORY = "DiffusersVideo/loaders"
 
@@ -51,11 +51,13 @@ class DVPipelineLoader:
                     {"tooltip": "A folder under models/diffusers that holds a model_index.json."},
                 ),
                 "dtype": DTYPE_INPUT,
-            }
+            },
+            "optional": {"weights": storage.STORAGE_INPUT},
         }
 
-    def load(self, model: str, dtype: str):
-        parts = loading.wrap_components(loading.load_pipeline_folder(model, dtype, "DVPipelineLoader", "model"))
+    def load(self, model: str, dtype: str, weights: str = "as dtype"):
+        parts = loading.wrap_components(loading.load_pipeline_folder(model, dtype, "DVPipelineLoader", "model",
+                                                                     weights))
         return parts["model"], parts["vae"], parts["text_encoder"], parts["scheduler"]
 
 
@@ -83,11 +85,11 @@ class DVModelLoader:
                 ),
                 "dtype": DTYPE_INPUT,
             },
-            "optional": {"config": config_input()},
+            "optional": {"config": config_input(), "weights": storage.STORAGE_INPUT},
         }
 
-    def load(self, model: str, dtype: str, config: str = ""):
-        return (loading.load_model(model, dtype, "DVModelLoader", "model", config),)
+    def load(self, model: str, dtype: str, config: str = "", weights: str = "as dtype"):
+        return (loading.load_model(model, dtype, "DVModelLoader", "model", config, weights),)
 
 
 class DVVAELoader:
