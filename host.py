@@ -184,6 +184,30 @@ def soft_empty_cache() -> None:
         torch.cuda.empty_cache()
 
 
+def is_out_of_memory(error: BaseException) -> bool:
+    """An allocation failure on the GPU (ComfyUI's own test inside the host) or on the CPU."""
+    import torch
+
+    if IN_COMFY and isinstance(error, _mm.OOM_EXCEPTION):
+        return True
+    if isinstance(error, torch.OutOfMemoryError):
+        return True
+    text = str(error).lower()
+    return isinstance(error, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)
+
+
+def free_memory_bytes(device=None) -> int:
+    """Memory free for tensors on the device (ComfyUI's estimate inside the host)."""
+    device = device or torch_device()
+    if IN_COMFY:
+        return int(_mm.get_free_memory(device))
+    import torch
+
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+
+
 # ------------------------------------------------------------------------------------------- progress
 
 _interrupt_requested = threading.Event()
@@ -371,12 +395,15 @@ def resolve_input_file(name: str) -> str | None:
         if name.endswith(tag):
             name, base = name[: -len(tag)].rstrip(), folder
             break
+    if not name or os.path.isabs(name):
+        return None
     base_abs = os.path.abspath(base())
     candidate = os.path.normpath(os.path.join(base_abs, name))
-    if not name or os.path.isabs(name) or os.path.commonpath([base_abs, candidate]) != base_abs \
-            or candidate == base_abs:
-        return None
-    return candidate
+    try:
+        inside = os.path.commonpath([base_abs, candidate]) == base_abs and candidate != base_abs
+    except ValueError:  # another drive on Windows
+        inside = False
+    return candidate if inside else None
 
 
 def metadata_disabled() -> bool:

@@ -7,6 +7,7 @@ from ..model_loaders.components import DVVAE
 
 CATEGORY = "DiffusersVideo/vae"
 TILING = ["auto", "off", "on"]  # a list: ComfyUI treats only lists as combos
+MEMORY_MODES = ["as set", "auto"]
 
 
 class DVVAEDecode:
@@ -39,11 +40,17 @@ class DVVAEDecode:
                 "tile_overlap": ("FLOAT", {"default": 0.0, "min": 0.0, "max": 0.75, "step": 0.05,
                                            "tooltip": "Overlap between tiles as a fraction of a tile; 0 = the "
                                            "VAE's own default. More overlap hides seams and costs time."}),
-            }
+            },
+            "optional": {
+                "memory": (MEMORY_MODES, {"default": "as set",
+                                          "tooltip": "auto: choose the chunk size from free memory and, on "
+                                          "out-of-memory, free and retry with smaller chunks, then tiles "
+                                          "(the settings above are then ignored)."}),
+            },
         }
 
     def decode(self, vae: DVVAE, samples: dict, decode_chunk_size: int, tiling: str, tile_sample_size: int,
-               tile_overlap: float):
+               tile_overlap: float, memory: str = "as set"):
         from .. import host
         from ..samplers.decode import DecodeSettings
 
@@ -56,9 +63,17 @@ class DVVAEDecode:
                                f"{vae.family.label} VAE.", "the VAE from the same folder as the model.")
         if tiling not in TILING:
             raise DVInputError("DVVAEDecode", "tiling", f"'{tiling}'.", ", ".join(TILING))
+        if memory not in MEMORY_MODES:
+            raise DVInputError("DVVAEDecode", "memory", f"'{memory}'.", ", ".join(MEMORY_MODES))
+        glue = vae.family.load_glue()
+        if memory == "auto":
+            from ..samplers import decode_auto
+
+            return (decode_auto.decode("DVVAEDecode", vae, samples,
+                                       lambda settings: glue.decode("DVVAEDecode", vae, samples, settings)),)
         use_tiling = tiling == "on" or (tiling == "auto" and host.torch_device().type != "cpu")
         settings = DecodeSettings(decode_chunk_size, use_tiling, tile_sample_size, tile_overlap)
-        return (vae.family.load_glue().decode("DVVAEDecode", vae, samples, settings),)
+        return (glue.decode("DVVAEDecode", vae, samples, settings),)
 
 
 NODES = [DVVAEDecode]
