@@ -11,8 +11,12 @@ EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__
 # in the example runs as shipped. A new example must add a line here (test_examples insists).
 TINY_RUNS = {
     "cogvideox_text_to_video": ("cogvideox", {"num_inference_steps": 2, "width": 64, "height": 48, "num_frames": 9}),
+    "cogvideox_image_to_video": ("cogvideox_i2v", {"num_inference_steps": 2, "width": 64, "height": 48,
+                                                   "num_frames": 9}),
     "wan_text_to_video": ("wan", {"num_inference_steps": 2, "width": 64, "height": 48, "num_frames": 9}),
     "mochi_text_to_video": ("mochi", {"num_inference_steps": 2, "width": 64, "height": 48, "num_frames": 13}),
+    "hunyuanvideo_text_to_video": ("hunyuanvideo", {"num_inference_steps": 2, "width": 64, "height": 48,
+                                                   "num_frames": 9}),
     "svd_image_to_video": ("svd", {"num_inference_steps": 2, "width": 64, "height": 48, "num_frames": 4}),
     "animatediff_text_to_video": ("sd15", {"num_inference_steps": 2, "width": 32, "height": 32, "num_frames": 4}),
     "modelscope_text_to_video": ("modelscope", {"num_inference_steps": 2, "width": 64, "height": 48,
