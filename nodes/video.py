@@ -1,9 +1,11 @@
-"""Video nodes: frames to a video file with the workflow inside."""
+"""Video nodes: frames to a video file with the workflow inside, and a video file back to frames."""
 
 from __future__ import annotations
 
+import os
+
 from ..errors import DVInputError
-from ..video_io.formats import FORMATS
+from ..video_io.formats import FORMATS, READ_FORMATS
 
 CATEGORY = "DiffusersVideo/video"
 
@@ -79,4 +81,122 @@ class DVVideoCombine:
         return {"ui": {"images": [preview], "animated": (True,)}, "result": (saved.path,)}
 
 
-NODES = [DVVideoCombine]
+LOAD = "DVLoadVideo"
+READABLE = ", ".join(READ_FORMATS)
+
+
+def _video_file(video: str | None, path: str | None) -> tuple[str, str]:
+    """(full path, the input it came from) for DVLoadVideo: DVInputError for a name leaving its folder, a
+    missing file or a format it does not read."""
+    from .. import host
+
+    if path and path.strip():
+        input_name, shown = "path", path.strip().strip('"')  # Windows' "Copy as path" adds quotes
+        expanded = os.path.expanduser(shown)
+        full = expanded if os.path.isabs(expanded) else host.resolve_input_file(expanded)
+        if full is None:
+            raise DVInputError(LOAD, input_name, f"'{shown}' is not inside the input folder.",
+                               "a full path, or a path inside ComfyUI's input folder.")
+    else:
+        input_name, shown = "video", video or ""
+        if not shown:
+            raise DVInputError(LOAD, input_name, "no video chosen.",
+                               "a file from the list (upload one with the button), or a full path in 'path'.")
+        full = host.resolve_input_file(shown)  # also core's "name [output]" / "[temp]" annotations
+        if full is None:
+            raise DVInputError(LOAD, input_name, f"'{shown}' is not inside the input folder.",
+                               "a file name from the list.")
+    if not os.path.isfile(full):
+        raise DVInputError(LOAD, input_name, f"'{shown}' does not exist (looked for {full}).",
+                           "a file in the input folder, or an existing path.")
+    if os.path.splitext(full)[1].lower().lstrip(".") not in READ_FORMATS:
+        raise DVInputError(LOAD, input_name, f"'{os.path.basename(full)}' is not a video format this node reads.",
+                           READABLE + ".")
+    return full, input_name
+
+
+class DVLoadVideo:
+    DISPLAY_NAME = "DV Load Video"
+    CATEGORY = CATEGORY
+    DESCRIPTION = ("Loads a video (mp4, webm, mov, mkv, gif, animated webp) from ComfyUI's input folder, or from a "
+                   "path, as IMAGE frames with their count, frame rate and audio track. Frames can be capped, "
+                   "skipped, thinned and resized while reading; phone videos come out upright. Re-queueing reads "
+                   "the file again only when it has changed.")
+    FUNCTION = "load"
+    RETURN_TYPES = ("IMAGE", "INT", "FLOAT", "AUDIO")
+    RETURN_NAMES = ("frames", "frame_count", "fps", "audio")
+    OUTPUT_TOOLTIPS = ("The frames [F, H, W, 3].", "How many frames were loaded.",
+                       "Frames per second of what was loaded (the file's rate divided by select_every_nth), so "
+                       "DVVideoCombine keeps the original speed.",
+                       "The audio under the loaded frames (first audio track), or None when the file has none.")
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        from .. import host
+
+        return {
+            "required": {
+                # {"video_upload": True} is what core's LoadVideo serves (io.UploadType.video): the stock
+                # frontend adds the upload button and the preview.
+                "video": (host.list_input_files(READ_FORMATS), {
+                    "video_upload": True,
+                    "tooltip": f"A video in ComfyUI's input folder ({READABLE}); upload one with the button."}),
+                "frame_load_cap": ("INT", {"default": 0, "min": 0, "max": 100000,
+                                           "tooltip": "Load at most this many frames; 0 loads all."}),
+                "skip_first_frames": ("INT", {"default": 0, "min": 0, "max": 100000,
+                                              "tooltip": "Frames to skip at the start."}),
+                "select_every_nth": ("INT", {"default": 1, "min": 1, "max": 1000,
+                                             "tooltip": "Keep every n-th frame after the skipped ones (2 halves "
+                                             "the frame rate)."}),
+                "width": ("INT", {"default": 0, "min": 0, "max": 8192, "step": 8,
+                                  "tooltip": "Resize to this width; 0 keeps the video's (or scales with height)."}),
+                "height": ("INT", {"default": 0, "min": 0, "max": 8192, "step": 8,
+                                   "tooltip": "Resize to this height; 0 keeps the video's (or scales with width)."}),
+            },
+            "optional": {
+                "path": ("STRING", {"default": "", "tooltip": "A video file path instead of the list (absolute, "
+                                    "or relative to the input folder); used when not empty."}),
+            },
+        }
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, video: str = "", path: str = ""):  # noqa: N802 - ComfyUI's name
+        # Named here, 'video' skips ComfyUI's value-in-list check: a workflow that sets 'path' still validates
+        # when its list value is not in this input folder, and core's "clip.mp4 [output]" names work. A path
+        # that arrives through a link is not visible to validation, so the file is checked when the node runs.
+        return True
+
+    @classmethod
+    def IS_CHANGED(cls, video: str = "", path: str = "", **_settings):  # noqa: N802 - ComfyUI's name
+        """The file's fingerprint: an unchanged file is not read again, a replaced one is, even when the copy
+        kept the old size and mtime (the change time and inode still differ); no hashing of a large video."""
+        try:
+            full, _ = _video_file(video, path)
+        except DVInputError:
+            return float("nan")  # never equal: the error shows again on the next run
+        stat = os.stat(full)
+        return f"{full}|{stat.st_size}|{stat.st_mtime_ns}|{stat.st_ctime_ns}|{stat.st_ino}"
+
+    def load(self, video: str, frame_load_cap: int = 0, skip_first_frames: int = 0, select_every_nth: int = 1,
+             width: int = 0, height: int = 0, path: str = ""):
+        from .. import host
+        from ..video_io.reader import NoFramesSelected, VideoReadError, load_video
+
+        for name, value, low in (("frame_load_cap", frame_load_cap, 0), ("skip_first_frames", skip_first_frames, 0),
+                                 ("select_every_nth", select_every_nth, 1), ("width", width, 0),
+                                 ("height", height, 0)):
+            if value < low:
+                raise DVInputError(LOAD, name, f"{value}.", f"{low} or more.")
+        full, input_name = _video_file(video, path)
+        try:
+            loaded = load_video(full, frame_load_cap, skip_first_frames, select_every_nth, width, height)
+        except VideoReadError as error:
+            raise DVInputError(LOAD, input_name, f"'{os.path.basename(full)}' could not be read as a video "
+                               f"({error}).", f"an undamaged {READABLE} file.") from None
+        except NoFramesSelected as error:
+            raise DVInputError(LOAD, "skip_first_frames", f"skipping {skip_first_frames} leaves no frames: the "
+                               f"video has {error.total}.", f"0..{error.total - 1}.") from None
+        return (loaded.frames.to(host.intermediate_device()), loaded.frame_count, loaded.fps, loaded.audio)
+
+
+NODES = [DVVideoCombine, DVLoadVideo]

@@ -38,3 +38,15 @@ FORMATS: dict[str, VideoFormat] = {
         VideoFormat("image/gif", "gif", "pillow", metadata="comment"),
     )
 }
+
+
+# Files DVLoadVideo reads, by extension, and the library that decodes them: PyAV (FFmpeg) for real video
+# containers; Pillow for gif and animated webp, because FFmpeg's webp decoder has no animation support.
+READ_FORMATS: dict[str, str] = {
+    "mp4": "pyav",
+    "webm": "pyav",
+    "mov": "pyav",
+    "mkv": "pyav",
+    "gif": "pillow",
+    "webp": "pillow",
+}
