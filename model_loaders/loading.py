@@ -314,7 +314,26 @@ def load_text_encoder(name: str, dtype_name: str, node: str = "DVTextEncoderLoad
     tokenizer = None
     if tok_spec and os.path.isdir(tok_dir):
         tokenizer = _component_class(tok_spec[0], tok_spec[1], node, input_name).from_pretrained(tok_dir)
-    return DVTextEncoder(host.ManagedModule(module, name), tokenizer, family, name)
+    extras = _second_text_encoder(os.path.dirname(path), index, name, sub, dtype_name, node, input_name)
+    return DVTextEncoder(host.ManagedModule(module, name), tokenizer, family, name, extras)
+
+
+def _second_text_encoder(folder: str, index: dict[str, Any], name: str, sub: str, dtype_name: str, node: str,
+                         input_name: str) -> dict[str, Any]:
+    """text_encoder_2 / tokenizer_2 beside a folder's first text encoder (HunyuanVideo's CLIP), which the
+    family's prompt encoding needs together with it; nothing for other folders."""
+    if sub != "text_encoder":
+        return {}
+    extras: dict[str, Any] = {}
+    for key in TEXT_SIDE[2:]:
+        spec, subdir = index.get(key), os.path.join(folder, key)
+        if not (isinstance(spec, list) and len(spec) == 2 and spec[0] and os.path.isdir(subdir)):
+            continue
+        cls = _component_class(spec[0], spec[1], node, input_name)
+        value = (cls.from_pretrained(subdir, dtype=torch_dtype(dtype_name)).eval() if _is_module_class(cls)
+                 else cls.from_pretrained(subdir))
+        extras[key] = _managed_or_plain(value, f"{os.path.dirname(name.rstrip('/'))}/{key}")
+    return extras
 
 
 # ----------------------------------------------------------------------------------- ControlNets

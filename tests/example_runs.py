@@ -21,6 +21,9 @@ TINY_RUNS = {
     "animatediff_text_to_video": ("sd15", {"num_inference_steps": 2, "width": 32, "height": 32, "num_frames": 4}),
     "modelscope_text_to_video": ("modelscope", {"num_inference_steps": 2, "width": 64, "height": 48,
                                                 "num_frames": 4}),
+    "controlnet_pose_video": ("sd15", {"num_inference_steps": 2, "width": 32, "height": 32, "num_frames": 4}),
+    "controlnet_edge_video": ("sd15", {"num_inference_steps": 2, "width": 32, "height": 32, "num_frames": 4}),
+    "pix2pix_video_edit": ("pix2pix", {"num_inference_steps": 2, "width": 32, "height": 32, "num_frames": 4}),
 }
 
 
@@ -30,7 +33,8 @@ def example_names() -> list[str]:
 
 def tiny_prompt(name: str, models_dir: str, input_dir: str) -> tuple[dict, dict]:
     """(API prompt, UI workflow) of an example with its tiny model installed and substituted, and the image
-    its LoadImage nodes name written into input_dir."""
+    (LoadImage) or a small generated video (DVLoadVideo, as many frames and the size the sampler makes) its
+    loaders name written into input_dir."""
     from diffusers_video.tiny_models.cache import install_into_models_dir
     from PIL import Image
 
@@ -48,8 +52,33 @@ def tiny_prompt(name: str, models_dir: str, input_dir: str) -> tuple[dict, dict]
             node["inputs"].update(sampler_inputs)
         elif node["class_type"] == "DVMotionAdapterLoader":
             node["inputs"]["motion_adapter"] = "tiny-motion-adapter"
+        elif node["class_type"] == "DVControlNetLoader":
+            install_into_models_dir(models_dir, "controlnet", "tiny-controlnet", "controlnet")
+            node["inputs"]["controlnet"] = "tiny-controlnet"
+        elif node["class_type"] == "DVLoadVideo":
+            node["inputs"].update(frame_load_cap=sampler_inputs["num_frames"], width=sampler_inputs["width"],
+                                  height=sampler_inputs["height"])
+            write_input_video(os.path.join(input_dir, node["inputs"]["video"]), sampler_inputs["num_frames"] + 2)
         elif node["class_type"] == "LoadImage":
             os.makedirs(input_dir, exist_ok=True)
             Image.linear_gradient("L").resize((64, 48)).convert("RGB").save(
                 os.path.join(input_dir, node["inputs"]["image"]))
     return prompt, workflow
+
+
+def write_input_video(path: str, frames: int) -> str:
+    """A small moving-shapes mp4 (64x48, 8 fps) for the examples' DVLoadVideo nodes."""
+    import torch
+    from diffusers_video.video_io.formats import FORMATS
+    from diffusers_video.video_io.writer import write_video
+
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    y = torch.linspace(0, 1, 48)[:, None]
+    x = torch.linspace(0, 1, 64)[None, :]
+    clip = torch.stack([torch.stack([((x * 4 + t / frames) % 1 > 0.5).float() * torch.ones_like(y),
+                                     y * torch.ones_like(x), ((y * 3 + x) % 1) * torch.ones_like(x)], -1)
+                        for t in range(frames)])
+    saved = write_video(clip, os.path.dirname(path), "dv_example_input", FORMATS["video/h264-mp4"], 8.0, 19, 0,
+                        False, None, None)
+    os.replace(saved.path, path)
+    return path

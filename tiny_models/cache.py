@@ -22,6 +22,7 @@ BUILDERS: dict[str, str] = {
     "modelscope": "modelscope:build_modelscope",
     "wan": "wan:build_wan",
     "mochi": "mochi:build_mochi",
+    "hunyuanvideo": "hunyuanvideo:build_hunyuanvideo",
     "svd": "svd:build_svd",
     "sd15": "animatediff:build_sd15",
     "motion_adapter": "animatediff:build_motion_adapter",

@@ -114,3 +114,36 @@ def build_clip_tokenizer(out_dir: str, merges: int = 150) -> str:
     os.remove(merges_path)
     tokenizer.save_pretrained(out_dir)
     return out_dir
+
+
+def build_llama_tokenizer(out_dir: str, vocab_size: int = 1000, special_tokens: tuple[str, ...] = (),
+                          extra_text: tuple[str, ...] = ()) -> str:
+    """A Llama tokenizer (sentencepiece BPE with byte fallback; unk=0, bos=1, eos=2, pad=3, right padding).
+
+    `special_tokens` stay single tokens (e.g. Llama-3's chat headers, which prompt templates are built from);
+    `extra_text` is trained on besides the generated corpus, so a template's words are whole pieces too.
+    """
+    import sentencepiece as spm
+    from transformers import LlamaTokenizer
+    from transformers.convert_slow_tokenizer import SentencePieceExtractor
+
+    os.makedirs(out_dir, exist_ok=True)
+    text_path = os.path.join(out_dir, "corpus.txt")
+    with open(text_path, "w", encoding="utf-8") as f:
+        f.write("\n".join(corpus() + [line for line in extra_text if line.strip()]))
+    prefix = os.path.join(out_dir, "llama")
+    # Identity normalisation and kept whitespace, as Llama's tokenizer has (no normaliser in transformers).
+    spm.SentencePieceTrainer.train(
+        input=text_path, model_prefix=prefix, vocab_size=vocab_size, model_type="bpe", byte_fallback=True,
+        unk_id=0, bos_id=1, eos_id=2, pad_id=3, user_defined_symbols=list(special_tokens),
+        normalization_rule_name="identity", remove_extra_whitespaces=False, split_digits=True,
+        character_coverage=1.0, num_threads=1, shuffle_input_sentence=False, minloglevel=2, hard_vocab_limit=False,
+    )
+    parts = SentencePieceExtractor(prefix + ".model").extract(None)
+    parts.pop("_spm_precompiled_charsmap", None)
+    for leftover in (text_path, prefix + ".model", prefix + ".vocab"):
+        os.remove(leftover)
+    tokenizer = LlamaTokenizer(**parts, pad_token="<pad>", padding_side="right", add_bos_token=True,
+                               add_eos_token=False)
+    tokenizer.save_pretrained(out_dir)
+    return out_dir
