@@ -18,6 +18,8 @@ TINY_RUNS = {
     "hunyuanvideo_text_to_video": ("hunyuanvideo", {"num_inference_steps": 2, "width": 64, "height": 48,
                                                    "num_frames": 9}),
     "svd_image_to_video": ("svd", {"num_inference_steps": 2, "width": 64, "height": 48, "num_frames": 4}),
+    "i2vgenxl_image_to_video": ("i2vgenxl", {"num_inference_steps": 2, "width": 64, "height": 48,
+                                             "num_frames": 4}),
     "animatediff_text_to_video": ("sd15", {"num_inference_steps": 2, "width": 32, "height": 32, "num_frames": 4}),
     "modelscope_text_to_video": ("modelscope", {"num_inference_steps": 2, "width": 64, "height": 48,
                                                 "num_frames": 4}),

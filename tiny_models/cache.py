@@ -24,6 +24,7 @@ BUILDERS: dict[str, str] = {
     "mochi": "mochi:build_mochi",
     "hunyuanvideo": "hunyuanvideo:build_hunyuanvideo",
     "svd": "svd:build_svd",
+    "i2vgenxl": "i2vgenxl:build_i2vgenxl",
     "sd15": "animatediff:build_sd15",
     "motion_adapter": "animatediff:build_motion_adapter",
     "controlnet": "animatediff:build_controlnet",

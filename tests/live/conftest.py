@@ -106,6 +106,8 @@ def _write_extra_model_paths(path: Path, models: Path, custom_nodes: Path) -> No
         f"  base_path: {json.dumps(str(models))}\n"
         "  diffusers: diffusers/\n"
         "  animatediff_models: animatediff_models/\n"
+        "  controlnet: controlnet/\n"
+        "  loras: loras/\n"
         f"  custom_nodes: {json.dumps(str(custom_nodes))}\n",
         encoding="utf-8",
     )

@@ -1,0 +1,186 @@
+"""I2VGen-XL glue: I2VGenXLPipeline for the prompt and for sampling from an image, its image VAE frame by frame."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from collections.abc import Iterator
+from typing import Any
+
+from .. import host
+from ..errors import DVInputError
+from ..model_loaders.components import DVVAE, DVConditioning, DVModel, DVSchedulerSpec, DVTextEncoder
+from ..model_loaders.family_specs.i2vgenxl import FAMILY
+from . import decode as decode_util
+from .clip_text import check_length
+from .pipeline import SampleInputs, SampleParams, run_denoise
+from .validate import check_common, require_conditioning
+
+# ali-vilab/i2vgen-xl's scheduler (the original code's cosine schedule, v-prediction, zero terminal SNR).
+DEFAULT_SCHEDULER = DVSchedulerSpec.from_config_dict(
+    "DDIMScheduler",
+    {"beta_end": 0.02, "beta_schedule": "squaredcos_cap_v2", "beta_start": 0.0001, "clip_sample": False,
+     "num_train_timesteps": 1000, "prediction_type": "v_prediction", "rescale_betas_zero_snr": True,
+     "set_alpha_to_one": True, "steps_offset": 1, "timestep_spacing": "leading"},
+    "I2VGen-XL default",
+)
+
+# The pipeline always reads the prompt from CLIP's penultimate layer (its default, and what the model was
+# trained on); diffusers' I2VGen-XL docs say so too.
+CLIP_SKIP = 1
+DEFAULT_DECODE_CHUNK = 1  # the pipeline's decode_chunk_size
+
+
+@functools.cache
+def _pipeline_class():
+    """I2VGenXLPipeline with the `callback_on_step_end` hook run_denoise drives (progress, interrupt,
+    previews): this deprecated pipeline has no step callback, so the hook rides on the run's own scheduler,
+    whose step the loop calls once per denoising step."""
+    from diffusers import I2VGenXLPipeline
+
+    class I2VGenXLPipelineWithStepHook(I2VGenXLPipeline):
+        def __call__(self, *args: Any, callback_on_step_end=None, callback_on_step_end_tensor_inputs=None,
+                     **kwargs: Any):
+            if callback_on_step_end is None:
+                return super().__call__(*args, **kwargs)
+            scheduler = self.scheduler
+            plain_step = scheduler.step
+            calls = [0]
+
+            def step(model_output, timestep, sample, *step_args: Any, **step_kwargs: Any):
+                out = plain_step(model_output, timestep, sample, *step_args, **step_kwargs)
+                prev = out.prev_sample if hasattr(out, "prev_sample") else out[0]
+                # The loop steps on [B*F, C, H, W]; the hook sees [B, C, F, H, W] like every other family.
+                frames = kwargs.get("num_frames", 16)
+                latents = prev.reshape(-1, frames, *prev.shape[1:]).permute(0, 2, 1, 3, 4)
+                callback_on_step_end(self, calls[0], timestep, {"latents": latents})
+                calls[0] += 1
+                return out
+
+            scheduler.step = step  # an instance attribute, shadowing the method for this run only
+            try:
+                return super().__call__(*args, **kwargs)
+            finally:
+                del scheduler.step
+
+    return I2VGenXLPipelineWithStepHook
+
+
+def _pipeline(**components: Any):
+    parts = {"vae": None, "text_encoder": None, "tokenizer": None, "image_encoder": None,
+             "feature_extractor": None, "unet": None, "scheduler": None}
+    parts.update(components)
+    return _pipeline_class()(**parts)
+
+
+@contextlib.contextmanager
+def _clip_skip_reachable(text_encoder) -> Iterator[None]:
+    """The pipeline's clip_skip path applies `text_encoder.text_model.final_layer_norm`; transformers 5
+    flattened CLIPTextModel so the layer norm sits on the model itself. An alias for the call lets the
+    pipeline's own code run unchanged. Set past nn.Module.__setattr__ so it is no submodule (a cycle)."""
+    if hasattr(text_encoder, "text_model"):
+        yield
+        return
+    object.__setattr__(text_encoder, "text_model", text_encoder)
+    try:
+        yield
+    finally:
+        del text_encoder.__dict__["text_model"]
+
+
+def encode(node: str, te: DVTextEncoder, prompt: str, negative_prompt: str, max_sequence_length: int,
+           truncate: bool) -> DVConditioning:
+    """The pipeline's encode_prompt with its clip_skip. CLIP's 77 tokens are the limit; max_sequence_length
+    does not apply."""
+    if te.tokenizer is None:
+        raise DVInputError(node, "text_encoder", "this text encoder came without its tokenizer.",
+                           "load it from a diffusers folder that has a tokenizer subfolder.")
+    if not hasattr(te.module, "final_layer_norm") and not hasattr(te.module, "text_model"):
+        raise DVInputError(node, "text_encoder", f"{type(te.module).__name__} is not a CLIP text model.",
+                           "the text encoder from an I2VGen-XL folder.")
+    notes = check_length(node, te.tokenizer, {"prompt": prompt, "negative_prompt": negative_prompt},
+                         te.tokenizer.model_max_length, truncate)
+    host.load_to_device([te.managed])
+    pipe = _pipeline(tokenizer=te.tokenizer, text_encoder=te.module)
+    pipe._guidance_scale = 2.0  # encode_prompt makes the negative embeddings only when it thinks it guides
+    with _clip_skip_reachable(te.module):
+        positive, negative = pipe.encode_prompt(prompt, te.managed.device, 1, negative_prompt, clip_skip=CLIP_SKIP)
+    return DVConditioning(FAMILY, prompt, negative_prompt,
+                          {"prompt_embeds": positive, "negative_prompt_embeds": negative}, notes)
+
+
+def _first_frame_pil(image):
+    """The first IMAGE frame as a PIL image, what the pipeline's guide passes (it resizes and crops PIL
+    images itself, for the CLIP image encoder and for the VAE)."""
+    from PIL import Image
+
+    array = image[0, ..., :3].clamp(0, 1).mul(255).round().byte().cpu().numpy()
+    return Image.fromarray(array)
+
+
+def _check_inputs(node: str, model: DVModel, params: SampleParams, inputs: SampleInputs) -> DVConditioning:
+    if inputs.video is not None:
+        raise DVInputError(node, "video", f"{FAMILY.label} starts from one image.", "an IMAGE into 'image'.")
+    if inputs.image is None:
+        raise DVInputError(node, "image", f"{FAMILY.label} needs the image to animate.",
+                           "an IMAGE wired into 'image' (e.g. from Load Image).")
+    if inputs.vae is None:
+        raise DVInputError(node, "vae", f"{FAMILY.label} encodes the image with its VAE, and none is wired in.",
+                           "the VAE from the same folder.")
+    cond = require_conditioning(node, model, inputs)
+    # The image says what to animate, so an empty prompt is allowed.
+    check_common(node, model, cond, params, model.geometry.spatial, needs_prompt=False)
+    config = model.module.config
+    width = int(cond.embeds["prompt_embeds"].shape[-1])
+    if width != int(config.cross_attention_dim):
+        raise DVInputError(node, "conditioning", f"the text embeddings have width {width}, but this UNet "
+                           f"expects {config.cross_attention_dim}.", "the text encoder from the same I2VGen-XL folder.")
+    vae_config = inputs.vae.module.config
+    if type(inputs.vae.module).__name__ != "AutoencoderKL" or int(vae_config.latent_channels) != 4:
+        raise DVInputError(node, "vae", f"{FAMILY.label}'s UNet takes the latents of a 4-channel AutoencoderKL; "
+                           f"this is a {type(inputs.vae.module).__name__} with {vae_config.latent_channels}.",
+                           "the VAE from the same I2VGen-XL folder.")
+    for role in ("image_encoder", "feature_extractor"):
+        if role not in model.companions:
+            raise DVInputError(node, "model", f"this model came without its {role}.",
+                               "load I2VGen-XL with DVPipelineLoader from its diffusers folder.")
+    projection = int(model.companions["image_encoder"].module.config.projection_dim)
+    if projection != int(config.cross_attention_dim):
+        raise DVInputError(node, "model", f"the image encoder's embeddings have width {projection}, but the UNet "
+                           f"expects {config.cross_attention_dim}.", "an I2VGen-XL folder as saved by diffusers.")
+    return cond
+
+
+def sample(node: str, model: DVModel, scheduler: DVSchedulerSpec, params: SampleParams,
+           inputs: SampleInputs) -> dict[str, Any]:
+    cond = _check_inputs(node, model, params, inputs)
+    host.load_to_device([model.managed, inputs.vae.managed, *model.managed_companions()])
+    pipe = _pipeline(unet=model.module, vae=inputs.vae.module, scheduler=scheduler.create(),
+                     image_encoder=model.companions["image_encoder"].module,
+                     feature_extractor=model.companions["feature_extractor"])
+    dtype, device = model.managed.dtype, model.managed.device
+    call_kwargs = {
+        "image": _first_frame_pil(inputs.image),
+        "prompt_embeds": cond.embeds["prompt_embeds"].to(device=device, dtype=dtype),
+        "negative_prompt_embeds": cond.embeds["negative_prompt_embeds"].to(device=device, dtype=dtype),
+        "height": params.height, "width": params.width, "num_frames": params.num_frames,
+        "num_inference_steps": params.num_inference_steps, "guidance_scale": params.guidance_scale,
+        "target_fps": int(inputs.option("target_fps", 16)),
+    }
+    # run_denoise seeds torch's global RNG too: the pipeline samples the image's VAE posterior with it.
+    latents = run_denoise(pipe, call_kwargs, params, FAMILY.comfy_latent_format, lambda x: x)
+    return {"samples": latents.to(host.intermediate_device()), "dv_family": FAMILY.id,
+            "dv_num_frames": params.num_frames}
+
+
+def decode(node: str, vae: DVVAE, latent: dict[str, Any], settings: decode_util.DecodeSettings):
+    """As I2VGenXLPipeline.decode_latents: decode_chunk_size frames per VAE call (0 = the pipeline's 1). An
+    image VAE decodes every frame on its own, so the chunk size only trades memory for speed."""
+    from diffusers.video_processor import VideoProcessor
+
+    samples = latent["samples"]
+    decode_util.check_latent(node, vae, samples, int(vae.module.config.latent_channels))
+    host.load_to_device([vae.managed])
+    latents = 1 / vae.module.config.scaling_factor * samples.to(device=vae.managed.device, dtype=vae.managed.dtype)
+    video = decode_util.decode_framewise(node, vae, latents, settings.chunk or DEFAULT_DECODE_CHUNK, settings)
+    return decode_util.to_image(VideoProcessor(vae_scale_factor=vae.geometry.spatial, do_resize=False), video)
