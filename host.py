@@ -125,6 +125,9 @@ class ManagedModule:
         self.label = label
         self.module = module
         self.patcher = None
+        # Set while diffusers' group offloading drives the module: it computes there while its weights rest
+        # on the offload device, and the memory manager must not load it whole.
+        self.offloaded_to = None
         if IN_COMFY:
             import comfy.model_patcher
 
@@ -136,8 +139,11 @@ class ManagedModule:
 
     @property
     def device(self):
+        """Where the module computes (inputs go there)."""
         import torch
 
+        if self.offloaded_to is not None:
+            return self.offloaded_to
         return next(iter(self.module.parameters()), torch.empty(0)).device
 
     @property
@@ -152,7 +158,8 @@ class ManagedModule:
 
 def load_to_device(managed: Iterable[ManagedModule]) -> None:
     """Bring modules to the compute device before use (ComfyUI: through load_models_gpu)."""
-    managed = [m for m in managed if m is not None]
+    # Group-offloaded modules move their own blocks; loading them whole would defeat the point.
+    managed = [m for m in managed if m is not None and m.offloaded_to is None]
     if IN_COMFY:
         _mm.load_models_gpu([m.patcher for m in managed], force_full_load=True)
         return
@@ -160,6 +167,17 @@ def load_to_device(managed: Iterable[ManagedModule]) -> None:
     for m in managed:
         if m.device != device:
             m.module.to(device)
+
+
+def unload(managed: ManagedModule) -> None:
+    """Move a module back to the offload device now (diffusers' model CPU offload, after its run)."""
+    if IN_COMFY:
+        for loaded in list(_mm.current_loaded_models):
+            if loaded.model is managed.patcher:
+                loaded.model_unload()
+                _mm.current_loaded_models.remove(loaded)
+        return
+    managed.module.to(offload_device())
 
 
 def loaded_patchers() -> list:

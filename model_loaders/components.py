@@ -26,6 +26,7 @@ class DVModel:
     step_cache: Any = None  # DVStepCacheSpec (model_loaders/step_cache.py), installed only while sampling
     compile: Any = None  # DVCompileSpec (model_loaders/acceleration.py), compiled for the runs of this wire
     attention_backend: str | None = None  # a diffusers attention dispatcher backend, set while sampling
+    offload: Any = None  # DVOffloadSpec (model_loaders/offload.py): offloading/chunking for this wire's runs
 
     @property
     def module(self):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..errors import DVInputError, expect_type
-from ..model_loaders import acceleration, lora, step_cache
+from ..model_loaders import acceleration, lora, offload, step_cache
 from ..model_loaders.components import (
     DVVAE,
     DVConditioning,
@@ -265,7 +265,7 @@ class DVSampler:
         from ..samplers.pipeline import current_timestep
 
         with lora.applied(node, model), step_cache.applied(node, model, current_timestep, guidance_scale), \
-                acceleration.applied(node, model):
+                acceleration.applied(node, model), offload.applied(node, model):
             return (glue.sample(node, model, scheduler, params, inputs),)
 
 
