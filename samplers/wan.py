@@ -45,11 +45,36 @@ def encode(node: str, te: DVTextEncoder, prompt: str, negative_prompt: str, max_
                           {"prompt_embeds": positive, "negative_prompt_embeds": negative}, notes)
 
 
+def is_image_to_video_model(model: DVModel) -> bool:
+    """The I2V DiT takes the noise, a frame mask and the first frame's latents (16 + 4 + 16 channels) and
+    CLIP image embeddings; the T2V DiT the noise alone."""
+    return model.module.config.image_dim is not None
+
+
+def _check_task(node: str, model: DVModel, inputs: SampleInputs) -> str:
+    if inputs.video is not None:
+        raise DVInputError(node, "video", f"{FAMILY.label} takes no video.", "disconnect 'video'.")
+    if inputs.image is None:
+        if is_image_to_video_model(model):
+            raise DVInputError(node, "image", f"'{model.source}' is a {FAMILY.label} image-to-video model, and no "
+                               "image is wired in.", "the first frame (an IMAGE) into 'image'.")
+        return "t2v"
+    if not is_image_to_video_model(model):
+        raise DVInputError(node, "image", f"'{model.source}' is a {FAMILY.label} text-to-video model; it cannot "
+                           "start from an image.", "an image-to-video model (Wan2.1-I2V), or disconnect 'image'.")
+    if inputs.vae is None:
+        raise DVInputError(node, "vae", f"{FAMILY.label} image-to-video encodes the image with its VAE, and none "
+                           "is wired in.", "the VAE from the same folder.")
+    for role in ("image_encoder", "image_processor"):
+        if role not in model.companions:
+            raise DVInputError(node, "model", f"this image-to-video model came without its {role}.",
+                               "load it with DVPipelineLoader from its diffusers folder.")
+    return "i2v"
+
+
 def sample(node: str, model: DVModel, scheduler: DVSchedulerSpec, params: SampleParams,
            inputs: SampleInputs) -> dict[str, Any]:
-    for name in ("image", "video"):
-        if getattr(inputs, name) is not None:
-            raise DVInputError(node, name, f"{FAMILY.label} text-to-video takes no {name}.", f"disconnect '{name}'.")
+    task = _check_task(node, model, inputs)
     cond = require_conditioning(node, model, inputs)
     patch = model.module.config.patch_size  # (t, h, w)
     check_common(node, model, cond, params, model.geometry.spatial * int(patch[1]))
@@ -58,11 +83,6 @@ def sample(node: str, model: DVModel, scheduler: DVSchedulerSpec, params: Sample
         raise DVInputError(node, "conditioning", f"the text embeddings have width "
                            f"{cond.embeds['prompt_embeds'].shape[-1]}, but this transformer expects {text_dim}.",
                            "the UMT5 text encoder from the same Wan folder.")
-    host.load_to_device([model.managed])
-    pipe = _pipeline(transformer=model.module, scheduler=scheduler.create())
-    # Geometry the pipeline reads from the VAE, which sampling does not need.
-    pipe.vae_scale_factor_spatial = model.geometry.spatial
-    pipe.vae_scale_factor_temporal = model.geometry.temporal
     dtype, device = model.managed.dtype, model.managed.device
     call_kwargs = {
         "prompt_embeds": cond.embeds["prompt_embeds"].to(device=device, dtype=dtype),
@@ -70,6 +90,24 @@ def sample(node: str, model: DVModel, scheduler: DVSchedulerSpec, params: Sample
         "height": params.height, "width": params.width, "num_frames": params.num_frames,
         "num_inference_steps": params.num_inference_steps, "guidance_scale": params.guidance_scale,
     }
+    if task == "i2v":
+        from diffusers import WanImageToVideoPipeline
+
+        from .svd import to_pil
+
+        host.load_to_device([model.managed, inputs.vae.managed, *model.managed_companions()])
+        pipe = WanImageToVideoPipeline(
+            tokenizer=None, text_encoder=None, vae=inputs.vae.module, scheduler=scheduler.create(),
+            image_processor=model.companions["image_processor"],
+            image_encoder=model.companions["image_encoder"].module, transformer=model.module)
+        # The same PIL image for the VAE and the CLIP encoder, as a user of the pipeline would pass it.
+        call_kwargs["image"] = to_pil(inputs.image)
+    else:
+        host.load_to_device([model.managed])
+        pipe = _pipeline(transformer=model.module, scheduler=scheduler.create())
+        # Geometry the pipeline reads from the VAE, which sampling does not need.
+        pipe.vae_scale_factor_spatial = model.geometry.spatial
+        pipe.vae_scale_factor_temporal = model.geometry.temporal
     latents = run_denoise(pipe, call_kwargs, params, FAMILY.comfy_latent_format, lambda x: x)
     return {"samples": latents.to(host.intermediate_device()), "dv_family": FAMILY.id,
             "dv_num_frames": params.num_frames}

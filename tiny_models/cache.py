@@ -21,6 +21,7 @@ BUILDERS: dict[str, str] = {
     "cogvideox_i2v": "cogvideox_i2v:build_cogvideox_i2v",
     "modelscope": "modelscope:build_modelscope",
     "wan": "wan:build_wan",
+    "wan_i2v": "wan:build_wan_i2v",
     "mochi": "mochi:build_mochi",
     "hunyuanvideo": "hunyuanvideo:build_hunyuanvideo",
     "svd": "svd:build_svd",

@@ -36,3 +36,32 @@ def build_wan(dest: str) -> str:
     WanPipeline(tokenizer=tokenizer, text_encoder=text_encoder, vae=vae, transformer=transformer,
                 scheduler=scheduler).save_pretrained(dest, safe_serialization=True)
     return dest
+
+
+def build_wan_i2v(dest: str) -> str:
+    """A tiny Wan2.1 image-to-video folder (as Wan-AI/Wan2.1-I2V-14B-480P-Diffusers): the text side and VAE
+    of the tiny text-to-video model, a transformer that also takes the image latents and mask (36 input
+    channels) and CLIP image embeddings, and a CLIP vision encoder (configs as diffusers' own test)."""
+    import torch
+    from diffusers import WanImageToVideoPipeline, WanPipeline, WanTransformer3DModel
+    from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    from .cache import tiny_model_path
+
+    t2v = WanPipeline.from_pretrained(tiny_model_path("wan"))
+    torch.manual_seed(0)
+    transformer = WanTransformer3DModel(
+        patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12, in_channels=36, out_channels=16,
+        text_dim=32, freq_dim=256, ffn_dim=32, num_layers=2, cross_attn_norm=True, qk_norm="rms_norm_across_heads",
+        rope_max_seq_len=32, image_dim=4,
+    ).eval()
+    torch.manual_seed(0)
+    image_encoder = CLIPVisionModelWithProjection(CLIPVisionConfig(
+        hidden_size=4, projection_dim=4, num_hidden_layers=2, num_attention_heads=2, image_size=32,
+        intermediate_size=16, patch_size=1)).eval()
+    image_processor = CLIPImageProcessor(crop_size=32, size=32)
+    WanImageToVideoPipeline(
+        tokenizer=t2v.tokenizer, text_encoder=t2v.text_encoder, vae=t2v.vae, scheduler=t2v.scheduler,
+        image_processor=image_processor, image_encoder=image_encoder, transformer=transformer,
+    ).save_pretrained(dest, safe_serialization=True)
+    return dest

@@ -1,11 +1,12 @@
-"""Wan2.1 (Alibaba): text-to-video with a UMT5 encoder, a flow-matching DiT and a causal 3D VAE."""
+"""Wan2.1 (Alibaba): text- and image-to-video with a UMT5 encoder, a flow-matching DiT and a causal 3D VAE
+(image-to-video adds a CLIP image encoder and a DiT that also takes the first frame's latents)."""
 
 from ..families import Family, FrameRule, LatentGeometry
 
 FAMILY = Family(
     id="wan",
     label="Wan2.1",
-    pipeline_classes={"t2v": "WanPipeline"},
+    pipeline_classes={"t2v": "WanPipeline", "i2v": "WanImageToVideoPipeline"},
     model_classes=("WanTransformer3DModel",),
     vae_classes=("AutoencoderKLWan",),
     text_encoder_classes=("UMT5EncoderModel", "T5EncoderModel"),
