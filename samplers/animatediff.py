@@ -10,7 +10,7 @@ from ..model_loaders.components import DVVAE, DVConditioning, DVModel, DVSchedul
 from ..model_loaders.family_specs.animatediff import FAMILY
 from . import decode as decode_util
 from .clip_text import encode_with_pipeline
-from .pipeline import SampleInputs, SampleParams, run_denoise
+from .pipeline import SampleInputs, SampleParams, assemble, run_denoise
 from .validate import check_common, require_conditioning
 
 # The diffusers guide's scheduler for AnimateDiff: DDIM on SD1.5's betas, linear schedule, linspace steps.
@@ -57,10 +57,7 @@ def apply_motion_adapter(model: DVModel, adapter, node: str) -> DVModel:
 def _pipeline(**components: Any):
     from diffusers import AnimateDiffPipeline
 
-    parts = {"vae": None, "text_encoder": None, "tokenizer": None, "unet": None, "motion_adapter": None,
-             "scheduler": None}
-    parts.update(components)
-    return AnimateDiffPipeline(**parts)
+    return assemble(AnimateDiffPipeline, **components)
 
 
 def encode(node: str, te: DVTextEncoder, prompt: str, negative_prompt: str, max_sequence_length: int,
@@ -111,11 +108,4 @@ def sample(node: str, model: DVModel, scheduler: DVSchedulerSpec, params: Sample
 
 def decode(node: str, vae: DVVAE, latent: dict[str, Any], settings: decode_util.DecodeSettings):
     """As AnimateDiffPipeline.decode_latents: the image VAE on decode_chunk_size frames at a time."""
-    from diffusers.video_processor import VideoProcessor
-
-    samples = latent["samples"]
-    decode_util.check_latent(node, vae, samples, int(vae.module.config.latent_channels))
-    host.load_to_device([vae.managed])
-    latents = 1 / vae.module.config.scaling_factor * samples.to(device=vae.managed.device, dtype=vae.managed.dtype)
-    video = decode_util.decode_framewise(node, vae, latents, settings.chunk or DECODE_CHUNK, settings)
-    return decode_util.to_image(VideoProcessor(do_resize=False, vae_scale_factor=8), video)
+    return decode_util.decode_image_vae(node, vae, latent, settings.chunk or DECODE_CHUNK, settings, do_resize=False)

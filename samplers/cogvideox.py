@@ -10,7 +10,7 @@ from ..errors import DVInputError
 from ..model_loaders.components import DVVAE, DVConditioning, DVModel, DVSchedulerSpec, DVTextEncoder
 from ..model_loaders.family_specs.cogvideox import FAMILY as COGVIDEOX
 from . import decode as decode_util
-from .pipeline import SampleInputs, SampleParams, run_denoise
+from .pipeline import SampleInputs, SampleParams, assemble, run_denoise
 from .validate import check_common, require_conditioning
 
 log = logging.getLogger("DiffusersVideo")
@@ -41,9 +41,7 @@ DEFAULT_SCHEDULER = DVSchedulerSpec.from_config_dict(
 def _pipeline(task: str = "t2v", **components: Any):
     import diffusers
 
-    parts = {"tokenizer": None, "text_encoder": None, "vae": None, "transformer": None, "scheduler": None}
-    parts.update(components)
-    return getattr(diffusers, COGVIDEOX.pipeline_classes[task])(**parts)
+    return assemble(getattr(diffusers, COGVIDEOX.pipeline_classes[task]), **components)
 
 
 # ------------------------------------------------------------------------------------------- encode

@@ -149,3 +149,17 @@ def strided_tile_count(vae, latents, spatial: int) -> int:
     rows = math.ceil(height / max(vae.tile_sample_stride_height // spatial, 1))
     cols = math.ceil(width / max(vae.tile_sample_stride_width // spatial, 1))
     return rows * cols
+
+
+def decode_image_vae(node: str, vae, latent: dict[str, Any], chunk: int, settings: DecodeSettings,
+                     do_resize: bool = True):
+    """The SD-based video pipelines' decode_latents: unscale, then the image VAE on `chunk` frames per call
+    (each frame decodes on its own, so the chunk size trades memory for speed only), then 0..1 frames."""
+    from diffusers.video_processor import VideoProcessor
+
+    samples = latent["samples"]
+    check_latent(node, vae, samples, int(vae.module.config.latent_channels))
+    host.load_to_device([vae.managed])
+    latents = 1 / vae.module.config.scaling_factor * samples.to(device=vae.managed.device, dtype=vae.managed.dtype)
+    video = decode_framewise(node, vae, latents, chunk, settings)
+    return to_image(VideoProcessor(do_resize=do_resize, vae_scale_factor=vae.geometry.spatial), video)

@@ -16,7 +16,7 @@ from ..errors import DVInputError
 from ..model_loaders.components import DVVAE, DVConditioning, DVModel, DVSchedulerSpec, DVTextEncoder
 from ..model_loaders.family_specs.hunyuanvideo import FAMILY
 from . import decode as decode_util
-from .pipeline import SampleInputs, SampleParams, run_denoise
+from .pipeline import SampleInputs, SampleParams, assemble, run_denoise
 from .validate import check_common, require_conditioning
 
 log = logging.getLogger("DiffusersVideo")
@@ -34,10 +34,7 @@ CLIP_TOKENS = 77  # the pipeline always encodes the pooled CLIP prompt at 77 tok
 def _pipeline(**components: Any):
     from diffusers import HunyuanVideoPipeline
 
-    parts = {"tokenizer": None, "text_encoder": None, "tokenizer_2": None, "text_encoder_2": None, "vae": None,
-             "transformer": None, "scheduler": None}
-    parts.update(components)
-    return HunyuanVideoPipeline(**parts)
+    return assemble(HunyuanVideoPipeline, **components)
 
 
 def prompt_template(tokenizer) -> dict[str, Any]:

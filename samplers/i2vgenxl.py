@@ -13,7 +13,7 @@ from ..model_loaders.components import DVVAE, DVConditioning, DVModel, DVSchedul
 from ..model_loaders.family_specs.i2vgenxl import FAMILY
 from . import decode as decode_util
 from .clip_text import check_length
-from .pipeline import SampleInputs, SampleParams, run_denoise
+from .pipeline import SampleInputs, SampleParams, assemble, run_denoise
 from .validate import check_common, require_conditioning
 
 # ali-vilab/i2vgen-xl's scheduler (the original code's cosine schedule, v-prediction, zero terminal SNR).
@@ -67,10 +67,7 @@ def _pipeline_class():
 
 
 def _pipeline(**components: Any):
-    parts = {"vae": None, "text_encoder": None, "tokenizer": None, "image_encoder": None,
-             "feature_extractor": None, "unet": None, "scheduler": None}
-    parts.update(components)
-    return _pipeline_class()(**parts)
+    return assemble(_pipeline_class(), **components)
 
 
 @contextlib.contextmanager
@@ -176,11 +173,5 @@ def sample(node: str, model: DVModel, scheduler: DVSchedulerSpec, params: Sample
 def decode(node: str, vae: DVVAE, latent: dict[str, Any], settings: decode_util.DecodeSettings):
     """As I2VGenXLPipeline.decode_latents: decode_chunk_size frames per VAE call (0 = the pipeline's 1). An
     image VAE decodes every frame on its own, so the chunk size only trades memory for speed."""
-    from diffusers.video_processor import VideoProcessor
-
-    samples = latent["samples"]
-    decode_util.check_latent(node, vae, samples, int(vae.module.config.latent_channels))
-    host.load_to_device([vae.managed])
-    latents = 1 / vae.module.config.scaling_factor * samples.to(device=vae.managed.device, dtype=vae.managed.dtype)
-    video = decode_util.decode_framewise(node, vae, latents, settings.chunk or DEFAULT_DECODE_CHUNK, settings)
-    return decode_util.to_image(VideoProcessor(vae_scale_factor=vae.geometry.spatial, do_resize=False), video)
+    return decode_util.decode_image_vae(node, vae, latent, settings.chunk or DEFAULT_DECODE_CHUNK, settings,
+                                       do_resize=False)

@@ -23,7 +23,7 @@ from ..model_loaders.components import DVVAE, DVConditioning, DVModel, DVSchedul
 from ..model_loaders.family_specs.mochi import FAMILY
 from . import decode as decode_util
 from .clip_text import check_length
-from .pipeline import SampleInputs, SampleParams, run_denoise
+from .pipeline import SampleInputs, SampleParams, assemble, run_denoise
 from .validate import check_common, require_conditioning
 
 # genmo/mochi-1-preview's scheduler: FlowMatch Euler with inverted sigmas (Mochi's transformer counts time
@@ -39,9 +39,7 @@ DEFAULT_SCHEDULER = DVSchedulerSpec.from_config_dict(
 def _pipeline(**components: Any):
     from diffusers import MochiPipeline
 
-    parts = {"tokenizer": None, "text_encoder": None, "vae": None, "transformer": None, "scheduler": None}
-    parts.update(components)
-    return MochiPipeline(**parts)
+    return assemble(MochiPipeline, **components)
 
 
 def encode(node: str, te: DVTextEncoder, prompt: str, negative_prompt: str, max_sequence_length: int,

@@ -10,7 +10,7 @@ from ..model_loaders.components import DVVAE, DVConditioning, DVModel, DVSchedul
 from ..model_loaders.family_specs.modelscope import FAMILY
 from . import decode as decode_util
 from .clip_text import encode_with_pipeline
-from .pipeline import SampleInputs, SampleParams, run_denoise
+from .pipeline import SampleInputs, SampleParams, assemble, run_denoise
 from .validate import check_common, require_conditioning
 
 # damo-vilab/text-to-video-ms-1.7b's scheduler.
@@ -25,9 +25,7 @@ DEFAULT_SCHEDULER = DVSchedulerSpec.from_config_dict(
 def _pipeline(**components: Any):
     from diffusers import TextToVideoSDPipeline
 
-    parts = {"vae": None, "text_encoder": None, "tokenizer": None, "unet": None, "scheduler": None}
-    parts.update(components)
-    return TextToVideoSDPipeline(**parts)
+    return assemble(TextToVideoSDPipeline, **components)
 
 
 def encode(node: str, te: DVTextEncoder, prompt: str, negative_prompt: str, max_sequence_length: int,
@@ -59,11 +57,4 @@ def sample(node: str, model: DVModel, scheduler: DVSchedulerSpec, params: Sample
 
 def decode(node: str, vae: DVVAE, latent: dict[str, Any], settings: decode_util.DecodeSettings):
     """As TextToVideoSDPipeline.decode_latents, in chunks of frames (exact: an image VAE)."""
-    from diffusers.video_processor import VideoProcessor
-
-    samples = latent["samples"]
-    decode_util.check_latent(node, vae, samples, int(vae.module.config.latent_channels))
-    host.load_to_device([vae.managed])
-    latents = 1 / vae.module.config.scaling_factor * samples.to(device=vae.managed.device, dtype=vae.managed.dtype)
-    video = decode_util.decode_framewise(node, vae, latents, settings.chunk, settings)
-    return decode_util.to_image(VideoProcessor(vae_scale_factor=8), video)
+    return decode_util.decode_image_vae(node, vae, latent, settings.chunk, settings)

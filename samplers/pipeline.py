@@ -42,6 +42,19 @@ class SampleInputs:
         return (self.options or {}).get(name, default)
 
 
+def assemble(pipeline_cls: type, **components: Any):
+    """A pipeline holding only the components one step needs (the rest None). diffusers pipelines take every
+    component as a required argument but run without those a call does not touch; the glue modules build
+    one per encode or sample call around the modules the graph loaded."""
+    import inspect
+
+    required = inspect.signature(pipeline_cls.__init__).parameters
+    parts: dict[str, Any] = {name: None for name, p in required.items()
+                             if name != "self" and p.default is inspect.Parameter.empty}
+    parts.update(components)
+    return pipeline_cls(**parts)
+
+
 @contextlib.contextmanager
 def seeded(seed: int) -> Iterator[Any]:
     """A CPU generator for the pipeline plus the global RNGs seeded the same way.

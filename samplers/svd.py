@@ -9,7 +9,7 @@ from ..errors import DVInputError
 from ..model_loaders.components import DVVAE, DVModel, DVSchedulerSpec
 from ..model_loaders.family_specs.svd import FAMILY
 from . import decode as decode_util
-from .pipeline import SampleInputs, SampleParams, run_denoise
+from .pipeline import SampleInputs, SampleParams, assemble, run_denoise
 from .validate import check_frames, check_size
 
 # stable-video-diffusion-img2vid-xt's scheduler.
@@ -25,9 +25,7 @@ DEFAULT_SCHEDULER = DVSchedulerSpec.from_config_dict(
 def _pipeline(**components: Any):
     from diffusers import StableVideoDiffusionPipeline
 
-    parts = {"vae": None, "image_encoder": None, "unet": None, "scheduler": None, "feature_extractor": None}
-    parts.update(components)
-    return StableVideoDiffusionPipeline(**parts)
+    return assemble(StableVideoDiffusionPipeline, **components)
 
 
 def to_pil(image):

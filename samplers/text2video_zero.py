@@ -20,7 +20,7 @@ from .. import host
 from ..errors import DVInputError
 from ..model_loaders.components import DVConditioning, DVModel, DVSchedulerSpec
 from ..model_loaders.family_specs.animatediff import FAMILY
-from .pipeline import SampleInputs, SampleParams, run_denoise
+from .pipeline import SampleInputs, SampleParams, assemble, run_denoise
 from .validate import check_common, require_conditioning
 
 ZERO_OPTIONS = ("motion_field_strength_x", "motion_field_strength_y", "t0", "t1")
@@ -77,11 +77,8 @@ def _image_pipeline(cls_name: str, model: DVModel, scheduler: DVSchedulerSpec, *
     import diffusers
     from diffusers.image_processor import VaeImageProcessor
 
-    parts = {"vae": None, "text_encoder": None, "tokenizer": None, "unet": model.module,
-             "scheduler": scheduler.create(), "safety_checker": None, "feature_extractor": None,
-             "requires_safety_checker": False}
-    parts.update(components)
-    pipe = getattr(diffusers, cls_name)(**parts)
+    pipe = assemble(getattr(diffusers, cls_name), unet=model.module, scheduler=scheduler.create(),
+                    requires_safety_checker=False, **components)
     # Geometry the pipeline would read from a VAE that sampling does not need.
     pipe.vae_scale_factor = model.geometry.spatial
     if hasattr(pipe, "control_image_processor"):

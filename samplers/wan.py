@@ -10,7 +10,7 @@ from ..model_loaders.components import DVVAE, DVConditioning, DVModel, DVSchedul
 from ..model_loaders.family_specs.wan import FAMILY
 from . import decode as decode_util
 from .clip_text import check_length
-from .pipeline import SampleInputs, SampleParams, run_denoise
+from .pipeline import SampleInputs, SampleParams, assemble, run_denoise
 from .validate import check_common, require_conditioning
 
 # Wan2.1-T2V's scheduler: UniPC on flow sigmas, shift 3.0 (the model card's value for 480p; 5.0 for 720p).
@@ -25,9 +25,7 @@ DEFAULT_SCHEDULER = DVSchedulerSpec.from_config_dict(
 def _pipeline(**components: Any):
     from diffusers import WanPipeline
 
-    parts = {"tokenizer": None, "text_encoder": None, "vae": None, "transformer": None, "scheduler": None}
-    parts.update(components)
-    return WanPipeline(**parts)
+    return assemble(WanPipeline, **components)
 
 
 def encode(node: str, te: DVTextEncoder, prompt: str, negative_prompt: str, max_sequence_length: int,
