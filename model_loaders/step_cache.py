@@ -28,10 +28,19 @@ CACHES: dict[str, tuple[str, dict[str, str]]] = {
     "FasterCache": ("FasterCacheConfig", {"skip_range": "spatial_attention_block_skip_range",
                                           "timestep_start": "spatial_attention_timestep_skip_range[0]",
                                           "timestep_end": "spatial_attention_timestep_skip_range[1]"}),
+    "MagCache": ("MagCacheConfig", {"threshold": "threshold", "skip_range": "max_skip_steps",
+                                    "mag_ratios": "mag_ratios"}),
+    "MagCache (calibrate)": ("MagCacheConfig", {}),
+    "TaylorSeer": ("TaylorSeerCacheConfig", {"skip_range": "cache_interval",
+                                             "warmup_steps": "disable_cache_before_step"}),
 }
-# Not offered: TaylorSeer (its default module patterns match Flux's `attn`, not the attn1/attn2 of the video
-# DiTs, and it counts steps per call, which mixes Wan's separate guidance passes) and MagCache (needs
-# per-model calibrated magnitude ratios that diffusers does not ship for these models).
+# TaylorSeer predicts the video DiTs' self- and cross-attention outputs (its default patterns name Flux's
+# `attn`, which these models do not have).
+TAYLORSEER_MODULES = [r"^(transformer_blocks|blocks)\.\d+\.attn\d$"]
+# MagCache and TaylorSeer count denoising steps by calls of the DiT: a pipeline that runs the conditional
+# and unconditional passes apart (Wan, HunyuanVideo's true CFG) calls it twice a step, which would mix the
+# two passes' states, so there they need guidance off.
+PER_CALL_STEP_CACHES = ("MagCache", "MagCache (calibrate)", "TaylorSeer")
 # FasterCache reuses the unconditional half of a batched classifier-free-guidance pass: only pipelines that
 # batch the two (Wan runs them as separate passes) can use it.
 BATCHED_CFG_FAMILIES = ("cogvideox", "mochi", "ltx")
@@ -45,11 +54,13 @@ class DVStepCacheSpec:
     settings: tuple[tuple[str, Any], ...]
     tensor_format: str = "BCFHW"  # how the DiT receives latents (CogVideoX: BFCHW); FasterCache reads it
 
-    def config(self, current_timestep) -> Any:
+    def config(self, current_timestep, num_inference_steps: int) -> Any:
         import diffusers
 
         class_name, mapping = CACHES[self.name]
         values = dict(self.settings)
+        if "mag_ratios" in values:
+            values["mag_ratios"] = parse_ratios(values["mag_ratios"])
         kwargs: dict[str, Any] = {}
         for widget, argument in mapping.items():
             if argument.endswith("]"):  # one end of a (start, end) range
@@ -63,10 +74,21 @@ class DVStepCacheSpec:
             kwargs["current_timestep_callback"] = current_timestep
         if self.name == "FasterCache":
             kwargs["tensor_format"] = self.tensor_format
+        if self.name.startswith("MagCache"):
+            kwargs["num_inference_steps"] = num_inference_steps
+            kwargs["calibrate"] = self.name == "MagCache (calibrate)"
+        if self.name == "TaylorSeer":
+            kwargs["cache_identifiers"] = TAYLORSEER_MODULES
         return getattr(diffusers, class_name)(**kwargs)
 
 
-def check_fits(node: str, model: DVModel, name: str) -> None:
+def parse_ratios(text: str) -> list[float]:
+    """The ratios MagCache's calibration prints ("[1.0, 0.98, ...]" or comma-separated), as floats."""
+    cleaned = text.replace("[", " ").replace("]", " ").replace("tensor(", " ").replace(")", " ")
+    return [float(part) for part in cleaned.replace(",", " ").split()]
+
+
+def check_fits(node: str, model: DVModel, name: str, settings: dict[str, Any] | None = None) -> None:
     from diffusers.models.cache_utils import CacheMixin
 
     if name not in CACHES:
@@ -79,7 +101,17 @@ def check_fits(node: str, model: DVModel, name: str) -> None:
         raise DVInputError(node, "cache", f"FasterCache needs a pipeline that batches classifier-free guidance; "
                            f"{model.family.label} runs the two passes apart.",
                            "FirstBlockCache or PyramidAttentionBroadcast.")
-    if name == "FirstBlockCache":
+    if name == "MagCache":
+        text = str((settings or {}).get("mag_ratios", "")).strip()
+        try:
+            ratios = parse_ratios(text)
+        except ValueError:
+            ratios = []
+        if not ratios:
+            raise DVInputError(node, "mag_ratios", "MagCache needs this model's magnitude ratios"
+                               + (f" ('{text[:40]}' is not a list of numbers)." if text else ", and none are set."),
+                               "run once with 'MagCache (calibrate)' and paste the ratios it logs here.")
+    if name in ("FirstBlockCache", "MagCache", "MagCache (calibrate)"):
         import torch
 
         # The block lists the hook itself walks (a private name: a rename there shows up in the tests).
@@ -88,12 +120,13 @@ def check_fits(node: str, model: DVModel, name: str) -> None:
         blocks = sum(len(child) for child_name, child in model.module.named_children()
                      if isinstance(child, torch.nn.ModuleList) and child_name in _ALL_TRANSFORMER_BLOCK_IDENTIFIERS)
         if blocks < 2:  # the hook needs a first block to test and a last one to reuse
-            raise DVInputError(node, "cache", f"FirstBlockCache needs a DiT with 2 or more blocks; this one has "
+            raise DVInputError(node, "cache", f"{name} needs a DiT with 2 or more blocks; this one has "
                                f"{blocks}.", "another cache, or a full-size model.")
 
 
 @contextlib.contextmanager
-def applied(node: str, model: DVModel, current_timestep, guidance_scale: float) -> Iterator[None]:
+def applied(node: str, model: DVModel, current_timestep, guidance_scale: float,
+            num_inference_steps: int) -> Iterator[None]:
     """The model's step cache installed for the duration (and reset: no state leaks between runs)."""
     spec: DVStepCacheSpec | None = model.step_cache
     if spec is None:
@@ -102,10 +135,14 @@ def applied(node: str, model: DVModel, current_timestep, guidance_scale: float) 
     if spec.name == "FasterCache" and guidance_scale <= 1.0:
         raise DVInputError(node, "guidance_scale", "FasterCache works on the guidance batch, and guidance is off.",
                            "a guidance_scale above 1, or another cache.")
+    if spec.name in PER_CALL_STEP_CACHES and guidance_scale > 1.0 and model.family.id not in BATCHED_CFG_FAMILIES:
+        raise DVInputError(node, "guidance_scale", f"{spec.name} counts steps by calls of the transformer, and "
+                           f"{model.family.label} makes two calls a step with guidance on.",
+                           f"guidance_scale 1 with {spec.name}, or FirstBlockCache/PyramidAttentionBroadcast.")
     module = model.module
     if module.is_cache_enabled:  # left over from a run that died mid-way: start clean
         module.disable_cache()
-    module.enable_cache(spec.config(current_timestep))
+    module.enable_cache(spec.config(current_timestep, num_inference_steps))
     try:
         yield
     finally:

@@ -264,7 +264,8 @@ class DVSampler:
         inputs = SampleInputs(conditioning, vae, image, video, dict(options.values) if options else None, control)
         from ..samplers.pipeline import current_timestep
 
-        with lora.applied(node, model), step_cache.applied(node, model, current_timestep, guidance_scale), \
+        with lora.applied(node, model), step_cache.applied(node, model, current_timestep, guidance_scale,
+                                                                 num_inference_steps), \
                 acceleration.applied(node, model), offload.applied(node, model):
             return (glue.sample(node, model, scheduler, params, inputs),)
 

@@ -17,8 +17,9 @@ class DVStepCache:
     DESCRIPTION = (
         "Skips transformer work on steps that change little, through diffusers' cache hooks: FirstBlockCache "
         "(skip the rest of the blocks when the first block's output barely moved), PyramidAttentionBroadcast "
-        "and FasterCache (reuse attention outputs inside a timestep range). Faster, slightly different frames; "
-        "the model elsewhere in the graph stays uncached."
+        "and FasterCache (reuse attention outputs inside a timestep range), MagCache (skip steps whose output "
+        "magnitude it predicts from calibrated ratios) and TaylorSeer (extrapolate attention outputs between "
+        "full steps). Faster, slightly different frames; the model elsewhere in the graph stays uncached."
     )
     FUNCTION = "apply"
     RETURN_TYPES = ("DV_MODEL",)
@@ -33,24 +34,32 @@ class DVStepCache:
                 "cache": (list(step_cache.CACHES), {"default": "FirstBlockCache", "tooltip": "Which cache."}),
                 "threshold": ("FLOAT", {"default": 0.05, "min": 0.0, "max": 1.0, "step": 0.005,
                                         "tooltip": "FirstBlockCache: relative change of the first block below "
-                                        "which a step reuses the cached rest; higher skips more."}),
+                                        "which a step reuses the cached rest; MagCache: accumulated error "
+                                        "allowed before a full step. Higher skips more."}),
                 "skip_range": ("INT", {"default": 2, "min": 1, "max": 50,
                                        "tooltip": "PyramidAttentionBroadcast/FasterCache: recompute attention "
-                                       "every n-th step."}),
+                                       "every n-th step; TaylorSeer: a full step every n-th; MagCache: at most "
+                                       "this many skipped steps in a row."}),
                 "timestep_start": ("INT", {"default": 100, "min": -1, "max": 1000,
                                            "tooltip": "PyramidAttentionBroadcast/FasterCache: cache only while "
                                            "the timestep is above this..."}),
                 "timestep_end": ("INT", {"default": 800, "min": 0, "max": 1001,
                                          "tooltip": "...and below this (diffusers' defaults: 100-800)."}),
-            }
+            },
+            "optional": {
+                "warmup_steps": ("INT", {"default": 3, "min": 0, "max": 100,
+                                         "tooltip": "TaylorSeer: full steps before it starts predicting."}),
+                "mag_ratios": ("STRING", {"default": "", "tooltip": "MagCache: this model's magnitude ratios, as "
+                                          "'MagCache (calibrate)' logs them for the same steps."}),
+            },
         }
 
     def apply(self, model: DVModel, cache: str, threshold: float, skip_range: int, timestep_start: int,
-              timestep_end: int):
+              timestep_end: int, warmup_steps: int = 3, mag_ratios: str = ""):
         expect_type("DVStepCache", "model", model, DVModel, "a DV_MODEL")
-        step_cache.check_fits("DVStepCache", model, cache)
         values = {"threshold": threshold, "skip_range": skip_range, "timestep_start": timestep_start,
-                  "timestep_end": timestep_end}
+                  "timestep_end": timestep_end, "warmup_steps": warmup_steps, "mag_ratios": mag_ratios}
+        step_cache.check_fits("DVStepCache", model, cache, values)
         used = step_cache.CACHES[cache][1]
         layout = "BFCHW" if model.family.id == "cogvideox" else "BCFHW"
         spec = step_cache.DVStepCacheSpec(cache, tuple(sorted((k, v) for k, v in values.items() if k in used)),

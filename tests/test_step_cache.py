@@ -15,6 +15,7 @@ from diffusers_video.nodes.speed import DVStepCache
 STEPS = 8
 # family -> (tiny model, sampler size/frames, max_sequence_length)
 FAMILIES = {"wan": ("tiny-wan", (32, 32, 5), 512), "cogvideox": ("tiny-cogvideox", (32, 32, 9), 226)}
+SIZES = {**FAMILIES, "cogvideox-3": ("cogvideox-3-blocks", (32, 32, 9), 226)}
 # Settings that make each cache act within 8 steps of a tiny random model.
 SETTINGS = {
     "FirstBlockCache": {"threshold": 0.9},
@@ -35,7 +36,7 @@ def loaded(tiny_models_dir):
 
 def run(parts, family, model=None, guidance=5.0):
     base, _, text_encoder, _ = parts
-    (width, height, frames), max_len = FAMILIES[family][1], FAMILIES[family][2]
+    (width, height, frames), max_len = SIZES[family][1], SIZES[family][2]
     with torch.inference_mode():
         (cond,) = DVTextEncode().encode(text_encoder, "waves on a beach", "dark", max_len, True)
         return DVSampler().sample(model or base, width, height, frames, STEPS, guidance, 3, conditioning=cond)[0][
@@ -107,3 +108,77 @@ def test_unet_families_are_refused(tiny_models_dir):
         DVStepCache().apply(model, "FirstBlockCache", **DEFAULTS)
     assert "DVStepCache" in str(info.value)
     assert os.environ.get("DV_MODELS_DIR")
+
+
+# ------------------------------------------------------------------- MagCache and TaylorSeer (per-call steps)
+
+
+@pytest.fixture(scope="module")
+def medium_cogvideox(tiny_models_dir):
+    """CogVideoX with 3 blocks (the tiny one has 1; MagCache needs a head and a tail block)."""
+    from diffusers import CogVideoXPipeline, CogVideoXTransformer3DModel
+    from diffusers_video.tiny_models.cache import tiny_model_path
+
+    path = os.path.join(tiny_models_dir, "diffusers", "cogvideox-3-blocks")
+    if not os.path.isdir(path):
+        pipe = CogVideoXPipeline.from_pretrained(tiny_model_path("cogvideox"))
+        config = dict(pipe.transformer.config)
+        config["num_layers"] = 3
+        torch.manual_seed(0)
+        pipe.transformer = CogVideoXTransformer3DModel.from_config(config).eval()
+        pipe.save_pretrained(path)
+    with torch.inference_mode():
+        return DVPipelineLoader().load("cogvideox-3-blocks", "fp32")
+
+
+def test_magcache_calibrates_then_skips_with_the_ratios(medium_cogvideox, capsys):
+    import re
+
+    model = medium_cogvideox[0]
+    (calibrating,) = DVStepCache().apply(model, "MagCache (calibrate)", **DEFAULTS)
+    plain = run(medium_cogvideox, "cogvideox-3")
+    calibrated = run(medium_cogvideox, "cogvideox-3", calibrating)
+    assert torch.equal(calibrated, plain)  # calibration only measures
+    printed = capsys.readouterr().out
+    ratios = re.search(r"Calibration Complete.*?\n(\[.*?\])", printed, re.S).group(1)
+    calls, handles = count_block_calls(model.module)
+    try:
+        (cached,) = DVStepCache().apply(model, "MagCache", **{**DEFAULTS, "threshold": 0.9, "skip_range": 3},
+                                        mag_ratios=ratios)
+        run(medium_cogvideox, "cogvideox-3", cached)
+    finally:
+        for handle in handles:
+            handle.remove()
+    assert calls["n"] < STEPS * 3  # 3 blocks a step uncached; some steps skipped
+    assert not model.module.is_cache_enabled
+
+
+def test_magcache_without_ratios_says_how_to_get_them(medium_cogvideox):
+    with pytest.raises(DVInputError, match="MagCache \\(calibrate\\)") as info:
+        DVStepCache().apply(medium_cogvideox[0], "MagCache", **DEFAULTS)
+    assert "mag_ratios" in str(info.value)
+
+
+def test_taylorseer_predicts_attention_between_full_steps(medium_cogvideox):
+    model = medium_cogvideox[0]
+    calls, handles = count_block_calls(model.module)
+    try:
+        plain = run(medium_cogvideox, "cogvideox-3")
+        plain_calls, calls["n"] = calls["n"], 0
+        (cached,) = DVStepCache().apply(model, "TaylorSeer", **{**DEFAULTS, "skip_range": 2}, warmup_steps=2)
+        predicted = run(medium_cogvideox, "cogvideox-3", cached)
+        cached_calls = calls["n"]
+    finally:
+        for handle in handles:
+            handle.remove()
+    assert cached_calls < plain_calls
+    assert torch.isfinite(predicted).all()
+    assert torch.equal(run(medium_cogvideox, "cogvideox-3"), plain)
+
+
+def test_per_call_caches_refuse_separate_guidance_passes(loaded):
+    (cached,) = DVStepCache().apply(loaded["wan"][0], "TaylorSeer", **DEFAULTS)
+    with pytest.raises(DVInputError, match="two calls a step") as info:
+        run(loaded["wan"], "wan", cached, guidance=5.0)
+    assert "guidance_scale" in str(info.value)
+    assert run(loaded["wan"], "wan", cached, guidance=1.0).isfinite().all()
