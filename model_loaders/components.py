@@ -197,6 +197,12 @@ def geometry_from_config(cfg: Mapping[str, Any], family: Family) -> LatentGeomet
     latent_channels; Wan: scale_factor_spatial / scale_factor_temporal / z_dim), so each is looked up
     under every name diffusers uses."""
     default = family.geometry
+    if "spatio_temporal_scaling" in cfg:  # LTX-Video: patchify, then one 2x step per scaling block
+        steps = sum(bool(x) for x in cfg["spatio_temporal_scaling"])
+        spatial = int(cfg.get("patch_size", 1)) * 2**steps
+        temporal = int(cfg.get("patch_size_t", 1)) * 2**steps
+        return LatentGeometry(spatial=spatial, temporal=temporal, channels=int(cfg.get("latent_channels", 128)),
+                              scaling_factor=float(cfg.get("scaling_factor", default.scaling_factor)))
     if "scale_factor_spatial" in cfg:
         spatial = int(cfg["scale_factor_spatial"])
     elif "block_out_channels" in cfg:

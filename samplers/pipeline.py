@@ -101,12 +101,15 @@ def current_timestep() -> int:
 
 
 def run_denoise(pipe, call_kwargs: dict[str, Any], params: SampleParams, family_preview_format: str | None,
-                to_preview_layout: Callable[[Any], Any], legacy_callback: bool = False, output_attr: str = "frames"):
+                to_preview_layout: Callable[[Any], Any], legacy_callback: bool = False, output_attr: str = "frames",
+                after: Callable[[Any], None] | None = None):
     """Call the pipeline for latents with progress, interrupt and previews wired in.
 
     legacy_callback: the pipeline only has the old `callback(step, timestep, latents)` hook (the deprecated
     text-to-video pipelines), not `callback_on_step_end`. output_attr: where the pipeline's output object
-    keeps the latents ("images" for the image pipelines run frame by frame).
+    keeps the latents ("images" for the image pipelines run frame by frame). after: called with the run's
+    generator once the pipeline returns, for draws the pipeline would make after its latent output (LTX's
+    decode noise), so they continue the same random stream.
     """
     pipe.set_progress_bar_config(disable=True)
     callback, progress = step_callback(
@@ -121,7 +124,10 @@ def run_denoise(pipe, call_kwargs: dict[str, Any], params: SampleParams, family_
     try:
         with seeded(params.seed) as generator:
             # The output object's .frames, not return_dict=False: SVD returns a bare tensor there, others a tuple.
-            return getattr(pipe(**call_kwargs, generator=generator, output_type="latent", **hooks), output_attr)
+            output = getattr(pipe(**call_kwargs, generator=generator, output_type="latent", **hooks), output_attr)
+            if after is not None:
+                after(generator)
+            return output
     finally:
         _RUNNING.pop()
         progress.close()

@@ -15,6 +15,8 @@ TINY_RUNS = {
                                                    "num_frames": 9}),
     "wan_image_to_video": ("wan_i2v", {"num_inference_steps": 2, "width": 32, "height": 32, "num_frames": 5}),
     "wan_text_to_video": ("wan", {"num_inference_steps": 2, "width": 64, "height": 48, "num_frames": 9}),
+    "ltx_text_to_video": ("ltx", {"num_inference_steps": 2, "width": 64, "height": 32, "num_frames": 9}),
+    "ltx_image_to_video": ("ltx", {"num_inference_steps": 2, "width": 64, "height": 32, "num_frames": 9}),
     "mochi_text_to_video": ("mochi", {"num_inference_steps": 2, "width": 64, "height": 48, "num_frames": 13}),
     "hunyuanvideo_text_to_video": ("hunyuanvideo", {"num_inference_steps": 2, "width": 64, "height": 48,
                                                    "num_frames": 9}),

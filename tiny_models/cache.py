@@ -22,6 +22,7 @@ BUILDERS: dict[str, str] = {
     "modelscope": "modelscope:build_modelscope",
     "wan": "wan:build_wan",
     "wan_i2v": "wan:build_wan_i2v",
+    "ltx": "ltx:build_ltx",
     "mochi": "mochi:build_mochi",
     "hunyuanvideo": "hunyuanvideo:build_hunyuanvideo",
     "svd": "svd:build_svd",

@@ -1,0 +1,137 @@
+"""LTX-Video glue: LTXPipeline / LTXImageToVideoPipeline for prompts and sampling; the VAE's timestep-
+conditioned decode with the noise the pipeline would have drawn, for decoding."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import host
+from ..errors import DVInputError
+from ..model_loaders.components import DVVAE, DVConditioning, DVModel, DVSchedulerSpec, DVTextEncoder
+from ..model_loaders.family_specs.ltx import FAMILY
+from . import decode as decode_util
+from .clip_text import check_length
+from .pipeline import SampleInputs, SampleParams, assemble, run_denoise
+from .validate import check_common, require_conditioning
+
+# LTX-Video's released scheduler: FlowMatch Euler with resolution-dependent (dynamic) shifting, as its
+# scheduler_config.json has it. Used when a model comes without its folder.
+DEFAULT_SCHEDULER = DVSchedulerSpec.from_config_dict(
+    "FlowMatchEulerDiscreteScheduler",
+    {"num_train_timesteps": 1000, "shift": 1.0, "use_dynamic_shifting": True, "base_shift": 0.95,
+     "max_shift": 2.05, "base_image_seq_len": 1024, "max_image_seq_len": 4096, "shift_terminal": 0.1},
+    "LTX-Video default",
+)
+
+
+def _pipeline(task: str = "t2v", **components: Any):
+    import diffusers
+
+    return assemble(getattr(diffusers, FAMILY.pipeline_classes[task]), **components)
+
+
+def encode(node: str, te: DVTextEncoder, prompt: str, negative_prompt: str, max_sequence_length: int,
+           truncate: bool) -> DVConditioning:
+    if te.tokenizer is None:
+        raise DVInputError(node, "text_encoder", "this text encoder came without its tokenizer.",
+                           "load it from a diffusers folder that has a tokenizer subfolder.")
+    notes = check_length(node, te.tokenizer, {"prompt": prompt, "negative_prompt": negative_prompt},
+                         max_sequence_length, truncate)
+    host.load_to_device([te.managed])
+    pipe = _pipeline(tokenizer=te.tokenizer, text_encoder=te.module)
+    positive, positive_mask, negative, negative_mask = pipe.encode_prompt(
+        prompt, negative_prompt, do_classifier_free_guidance=True, max_sequence_length=max_sequence_length,
+        device=te.managed.device)
+    embeds = {"prompt_embeds": positive, "prompt_attention_mask": positive_mask,
+              "negative_prompt_embeds": negative, "negative_prompt_attention_mask": negative_mask}
+    return DVConditioning(FAMILY, prompt, negative_prompt, embeds, notes)
+
+
+def _check_inputs(node: str, model: DVModel, params: SampleParams, inputs: SampleInputs) -> tuple[str, Any]:
+    if inputs.video is not None:
+        raise DVInputError(node, "video", f"{FAMILY.label} takes no video.", "disconnect 'video'.")
+    task = "i2v" if inputs.image is not None else "t2v"
+    if task == "i2v" and inputs.vae is None:
+        raise DVInputError(node, "vae", f"{FAMILY.label} image-to-video encodes the image with its VAE, and none "
+                           "is wired in.", "the VAE from the same folder.")
+    cond = require_conditioning(node, model, inputs)
+    check_common(node, model, cond, params, FAMILY.size_multiple)
+    width = int(cond.embeds["prompt_embeds"].shape[-1])
+    if width != int(model.module.config.caption_channels):
+        raise DVInputError(node, "conditioning", f"the text embeddings have width {width}, but this transformer "
+                           f"expects {model.module.config.caption_channels}.",
+                           "the T5 text encoder from the same LTX-Video folder.")
+    return task, cond
+
+
+def sample(node: str, model: DVModel, scheduler: DVSchedulerSpec, params: SampleParams,
+           inputs: SampleInputs) -> dict[str, Any]:
+    import torch
+    from diffusers.utils.torch_utils import randn_tensor
+
+    task, cond = _check_inputs(node, model, params, inputs)
+    dtype, device = model.managed.dtype, model.managed.device
+    call_kwargs = {key: value.to(device=device, dtype=dtype if value.is_floating_point() else value.dtype)
+                   for key, value in cond.embeds.items()}
+    call_kwargs.update(height=params.height, width=params.width, num_frames=params.num_frames,
+                       num_inference_steps=params.num_inference_steps, guidance_scale=params.guidance_scale,
+                       frame_rate=int(inputs.option("frame_rate", 24)))
+    if task == "i2v":
+        from .svd import to_pil
+
+        host.load_to_device([model.managed, inputs.vae.managed])
+        pipe = _pipeline("i2v", transformer=model.module, vae=inputs.vae.module, scheduler=scheduler.create())
+        call_kwargs["image"] = to_pil(inputs.image)
+    else:
+        host.load_to_device([model.managed])
+        pipe = _pipeline(transformer=model.module, scheduler=scheduler.create())
+        # Geometry the pipeline reads from the VAE, which text-to-video sampling does not need.
+        pipe.vae_spatial_compression_ratio = model.geometry.spatial
+        pipe.vae_temporal_compression_ratio = model.geometry.temporal
+    spatial, temporal = pipe.vae_spatial_compression_ratio, pipe.vae_temporal_compression_ratio
+    shape = (1, int(model.module.config.in_channels), (params.num_frames - 1) // temporal + 1,
+             params.height // spatial, params.width // spatial)
+    drawn: dict[str, Any] = {}
+
+    def draw_decode_noise(generator) -> None:
+        # LTXPipeline draws this right after its loop, from the same generator, when it decodes itself.
+        drawn["noise"] = randn_tensor(shape, generator=generator, device=torch.device("cpu"), dtype=torch.float32)
+
+    packed = run_denoise(pipe, call_kwargs, params, FAMILY.comfy_latent_format, lambda x: x, after=draw_decode_noise)
+    latents = pipe._unpack_latents(packed, *shape[2:], pipe.transformer_spatial_patch_size,
+                                   pipe.transformer_temporal_patch_size)
+    return {"samples": latents.to(host.intermediate_device()), "dv_family": FAMILY.id,
+            "dv_num_frames": params.num_frames, "dv_decode_noise": drawn["noise"],
+            "dv_decode_timestep": float(inputs.option("decode_timestep", 0.03)),
+            "dv_decode_noise_scale": float(inputs.option("decode_noise_scale", 0.025))}
+
+
+def decode(node: str, vae: DVVAE, latent: dict[str, Any], settings: decode_util.DecodeSettings):
+    """As LTXPipeline after its loop: undo the latents normalisation, and for a timestep-conditioned VAE mix in
+    the run's decode noise and decode at decode_timestep. Spatial tiling as the VAE offers it; no temporal
+    chunks (the decoder is not causal, so chunks would not match one pass)."""
+    import torch
+    from diffusers import LTXPipeline
+    from diffusers.video_processor import VideoProcessor
+
+    module = vae.module
+    samples = latent["samples"]
+    decode_util.check_latent(node, vae, samples, int(module.config.latent_channels))
+    host.load_to_device([vae.managed])
+    device, dtype = vae.managed.device, vae.managed.dtype
+    latents = LTXPipeline._denormalize_latents(samples.to(device=device, dtype=torch.float32), module.latents_mean,
+                                               module.latents_std, module.config.scaling_factor)
+    timestep = None
+    if module.config.timestep_conditioning:
+        noise = latent.get("dv_decode_noise")
+        if noise is None or tuple(noise.shape) != tuple(latents.shape):
+            noise = torch.randn(latents.shape, generator=torch.Generator().manual_seed(0))  # latents from elsewhere
+        scale = float(latent.get("dv_decode_noise_scale", 0.025))
+        latents = (1 - scale) * latents + scale * noise.to(device=device, dtype=latents.dtype)
+        timestep = torch.tensor([float(latent.get("dv_decode_timestep", 0.03))], device=device, dtype=dtype)
+    spatial = vae.geometry.spatial
+    with decode_util.temporary_attributes(module, **decode_util.strided_tiling(settings, spatial)):
+        calls = decode_util.strided_tile_count(module, latents, spatial)
+        with decode_util.progress_per_call(module.decoder, calls):
+            video = module.decode(latents.to(dtype), timestep, return_dict=False)[0]
+    return decode_util.to_image(VideoProcessor(vae_scale_factor=spatial), video)

@@ -1,0 +1,106 @@
+"""LTX-Video text- and image-to-video: the node graph against LTXPipeline / LTXImageToVideoPipeline, including
+the timestep-conditioned decode with the noise the pipeline draws after its loop."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from diffusers_video.errors import DVInputError
+from diffusers_video.nodes.loaders import DVPipelineLoader
+from diffusers_video.nodes.options import NODES as OPTION_NODES
+from diffusers_video.nodes.sampling import DVSampler, DVTextEncode
+from diffusers_video.nodes.vae import DVVAEDecode
+
+PROMPT, NEGATIVE = "a sailing boat on a stormy sea", "worst quality, blurry"
+W, H, F, STEPS, SEED = 64, 32, 9, 3, 17
+PARITY_TOLERANCE = 1e-5  # fp32 CPU; measured 0.0
+LTXOptions = next(node for node in OPTION_NODES if node.__name__ == "DVLTXOptions")
+
+
+def first_frame() -> torch.Tensor:
+    y = torch.linspace(0, 1, H)[:, None]
+    x = torch.linspace(0, 1, W)[None, :]
+    return torch.stack([x * torch.ones_like(y), y * torch.ones_like(x), (x * y) % 1], -1)[None]
+
+
+@pytest.fixture(scope="module")
+def path(tiny_models_dir):
+    from diffusers_video.tiny_models.cache import install_into_models_dir
+
+    return install_into_models_dir(tiny_models_dir, "ltx", "tiny-ltx")
+
+
+@pytest.fixture(scope="module")
+def parts(path):
+    with torch.inference_mode():
+        return DVPipelineLoader().load("tiny-ltx", "fp32")
+
+
+def graph(parts, guidance=3.0, decode_timestep=0.03, noise_scale=0.025, frame_rate=24, **inputs):
+    model, vae, text_encoder, _ = parts
+    with torch.inference_mode():
+        (options,) = LTXOptions().build(frame_rate=frame_rate, decode_timestep=decode_timestep,
+                                        decode_noise_scale=noise_scale)
+        (cond,) = DVTextEncode().encode(text_encoder, PROMPT, NEGATIVE, 128, True)
+        (latent,) = DVSampler().sample(model, W, H, F, STEPS, guidance, SEED, conditioning=cond, options=options,
+                                       **inputs)
+        return DVVAEDecode().decode(vae, latent, 0, "off", 0, 0.0)[0]
+
+
+def reference(path, task="t2v", guidance=3.0, decode_timestep=0.03, noise_scale=0.025, frame_rate=24):
+    from diffusers import LTXImageToVideoPipeline, LTXPipeline
+    from diffusers_video.samplers.svd import to_pil
+
+    cls = LTXImageToVideoPipeline if task == "i2v" else LTXPipeline
+    pipe = cls.from_pretrained(path)
+    extra = {"image": to_pil(first_frame())} if task == "i2v" else {}
+    out = pipe(prompt=PROMPT, negative_prompt=NEGATIVE, width=W, height=H, num_frames=F, num_inference_steps=STEPS,
+               guidance_scale=guidance, frame_rate=frame_rate, decode_timestep=decode_timestep,
+               decode_noise_scale=noise_scale, max_sequence_length=128,
+               generator=torch.Generator("cpu").manual_seed(SEED), output_type="np", **extra)
+    return torch.from_numpy(out.frames[0])
+
+
+@pytest.mark.parametrize("guidance", [3.0, 1.0], ids=["cfg", "no-cfg"])
+def test_text_to_video_matches_pipeline(parts, path, guidance):
+    frames = graph(parts, guidance)
+    assert frames.shape == (F, H, W, 3)
+    assert (frames - reference(path, guidance=guidance)).abs().max().item() <= PARITY_TOLERANCE
+    assert frames.std() > 0.01
+
+
+def test_decode_timestep_and_noise_reach_the_vae(parts, path):
+    settings = {"decode_timestep": 0.2, "noise_scale": 0.3, "frame_rate": 12}
+    frames = graph(parts, **settings)
+    assert (frames - reference(path, **settings)).abs().max().item() <= PARITY_TOLERANCE
+    assert (frames - graph(parts)).abs().max().item() > 1e-3  # they change the video
+
+
+def test_image_to_video_matches_pipeline(parts, path):
+    frames = graph(parts, vae=parts[1], image=first_frame())
+    assert (frames - reference(path, "i2v")).abs().max().item() <= PARITY_TOLERANCE
+
+
+def test_bad_inputs_name_the_input(parts):
+    model, vae, text_encoder, _ = parts
+    with torch.inference_mode():
+        (cond,) = DVTextEncode().encode(text_encoder, PROMPT, NEGATIVE, 128, True)
+        with pytest.raises(DVInputError, match="nearest: 9 or 17") as info:
+            DVSampler().sample(model, W, H, 12, STEPS, 3.0, SEED, conditioning=cond)
+        assert "num_frames" in str(info.value)
+        with pytest.raises(DVInputError, match="not divisible by 32") as info:
+            DVSampler().sample(model, 48, H, F, STEPS, 3.0, SEED, conditioning=cond)
+        assert "width" in str(info.value)
+        with pytest.raises(DVInputError, match="encodes the image with its VAE"):
+            DVSampler().sample(model, W, H, F, STEPS, 3.0, SEED, conditioning=cond, image=first_frame())
+        with pytest.raises(DVInputError, match="takes no video"):
+            DVSampler().sample(model, W, H, F, STEPS, 3.0, SEED, conditioning=cond, video=first_frame())
+
+
+def test_text_encoder_of_another_family_is_refused(parts, tiny_models_dir):
+    with torch.inference_mode():
+        wan_te = DVPipelineLoader().load("tiny-cogvideox", "fp32")[2]
+        (cond,) = DVTextEncode().encode(wan_te, PROMPT, NEGATIVE, 226, True)
+        with pytest.raises(DVInputError, match="CogVideoX text encoder") as info:
+            DVSampler().sample(parts[0], W, H, F, STEPS, 3.0, SEED, conditioning=cond)
+    assert "conditioning" in str(info.value)

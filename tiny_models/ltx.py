@@ -1,0 +1,51 @@
+"""A tiny LTX-Video folder (as Lightricks/LTX-Video 0.9.1, with a timestep-conditioned VAE), built offline.
+
+Configs follow diffusers' own test (tests/pipelines/ltx/test_ltx.py), with the VAE's timestep conditioning
+on as in the released 0.9.1+ models; the scheduler is the released model's FlowMatch Euler with dynamic
+shifting.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+
+def build_ltx(dest: str) -> str:
+    import torch
+    from diffusers import (
+        AutoencoderKLLTXVideo,
+        FlowMatchEulerDiscreteScheduler,
+        LTXPipeline,
+        LTXVideoTransformer3DModel,
+    )
+    from transformers import T5Config, T5EncoderModel, T5Tokenizer
+
+    from .tokenizers import build_t5_tokenizer
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tokenizer = T5Tokenizer.from_pretrained(build_t5_tokenizer(os.path.join(tmp, "tokenizer")))
+    torch.manual_seed(0)
+    text_encoder = T5EncoderModel(T5Config(vocab_size=len(tokenizer), d_model=32, d_ff=37, d_kv=8, num_layers=2,
+                                           num_heads=4, relative_attention_num_buckets=8)).eval()
+    torch.manual_seed(0)
+    transformer = LTXVideoTransformer3DModel(
+        in_channels=8, out_channels=8, patch_size=1, patch_size_t=1, num_attention_heads=4, attention_head_dim=8,
+        cross_attention_dim=32, num_layers=1, caption_channels=32,
+    ).eval()
+    torch.manual_seed(0)
+    vae = AutoencoderKLLTXVideo(
+        in_channels=3, out_channels=3, latent_channels=8, block_out_channels=(8, 8, 8, 8),
+        decoder_block_out_channels=(8, 8, 8, 8), layers_per_block=(1, 1, 1, 1, 1),
+        decoder_layers_per_block=(1, 1, 1, 1, 1), spatio_temporal_scaling=(True, True, False, False),
+        decoder_spatio_temporal_scaling=(True, True, False, False),
+        decoder_inject_noise=(False, False, False, False, False), upsample_residual=(False, False, False, False),
+        upsample_factor=(1, 1, 1, 1), timestep_conditioning=True, patch_size=1, patch_size_t=1,
+        encoder_causal=True, decoder_causal=False,
+    ).eval()
+    scheduler = FlowMatchEulerDiscreteScheduler(
+        base_image_seq_len=1024, base_shift=0.95, max_image_seq_len=4096, max_shift=2.05, shift_terminal=0.1,
+        use_dynamic_shifting=True)
+    LTXPipeline(scheduler=scheduler, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
+                transformer=transformer).save_pretrained(dest, safe_serialization=True)
+    return dest
