@@ -30,6 +30,7 @@ except ImportError:
 # ComfyUI's own folder names, plus ours for motion adapters.
 MODEL_FOLDERS = (
     "diffusers",
+    "checkpoints",
     "diffusion_models",
     "vae",
     "text_encoders",

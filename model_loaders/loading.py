@@ -151,6 +151,52 @@ def load_pipeline_folder(name: str, dtype_name: str, node: str = "DVPipelineLoad
     }
 
 
+def list_checkpoints() -> list[str]:
+    return [f for f in host.list_model_files("checkpoints") if single_file.is_single_file(f)]
+
+
+def load_sd15_checkpoint(name: str, dtype_name: str, node: str = "DVCheckpointLoader", input_name: str = "ckpt_name",
+                         config: str = "") -> dict[str, Any]:
+    """A Stable Diffusion 1.5 single-file checkpoint (the original LDM layout) as the components of a folder,
+    converted by diffusers' from_single_file; the config from a local SD1.5 folder or the Hub."""
+    from diffusers import StableDiffusionPipeline
+    from diffusers.loaders.single_file_utils import infer_diffusers_model_type
+
+    path = _resolve("checkpoints", name, node, input_name)
+    try:
+        meta = single_file.meta_state_dict(path)
+    except Exception as error:  # noqa: BLE001 - safetensors raises several types for a bad header
+        raise DVInputError(node, input_name, f"'{name}' is not a readable .safetensors file ({error}).",
+                           "a complete .safetensors checkpoint.") from error
+    detected = infer_diffusers_model_type(meta)
+    # diffusers' detection falls back to "v1" for anything it does not know: an LDM UNet must be there too.
+    if detected != "v1" or "model.diffusion_model.input_blocks.0.0.weight" not in meta:
+        raise DVInputError(node, input_name, f"'{name}' is not a Stable Diffusion 1.5 checkpoint (diffusers reads "
+                           f"it as '{detected}', without an SD UNet).",
+                           "an SD1.5 checkpoint (for AnimateDiff, ControlNet video, ...).")
+    folder = None
+    if config and config != single_file.CONFIG_FROM_HUB:
+        folder = _resolve("diffusers", config, node, "config")
+        index = os.path.join(folder, "model_index.json")
+        class_name = read_json(index).get("_class_name", "") if os.path.isfile(index) else ""
+        if class_name != "StableDiffusionPipeline":
+            raise DVInputError(node, "config", f"'{config}' is a {class_name or 'folder without model_index.json'}, "
+                               "not a Stable Diffusion 1.5 folder.",
+                               f"an SD1.5 diffusers folder, or '{single_file.CONFIG_FROM_HUB}'.")
+    try:
+        pipe = StableDiffusionPipeline.from_single_file(path, config=folder, dtype=torch_dtype(dtype_name),
+                                                        safety_checker=None, requires_safety_checker=False)
+    except Exception as error:  # noqa: BLE001 - hub, config and shape errors all end here
+        raise DVInputError(node, "config" if folder else input_name, f"'{name}' could not be loaded "
+                           f"({type(error).__name__}: {str(error)[:300]}).",
+                           "an SD1.5 diffusers folder in 'config' (needed offline; e.g. stable-diffusion-v1-5), or "
+                           "the network for the Hugging Face default.") from error
+    components = {key: value.eval() if _is_module_class(type(value)) else value
+                  for key, value in pipe.components.items() if value is not None}
+    family = family_for_class("StableDiffusionPipeline")
+    return {"family": family, "task": "sd15", "components": components, "source": name}
+
+
 # Components that belong with the text encoder (a second encoder and tokenizer, as HunyuanVideo has).
 TEXT_SIDE = ("text_encoder", "tokenizer", "text_encoder_2", "tokenizer_2")
 

@@ -205,6 +205,35 @@ class DVApplyMotionAdapter:
         return (apply_motion_adapter(model, motion_adapter.adapter, "DVApplyMotionAdapter"),)
 
 
+class DVCheckpointLoader:
+    DISPLAY_NAME = "DV Load SD1.5 Checkpoint"
+    CATEGORY = CATEGORY
+    DESCRIPTION = (
+        "Loads a Stable Diffusion 1.5 single-file checkpoint (.safetensors in models/checkpoints, the original "
+        "layout ComfyUI users share) as a model, VAE, text encoder and scheduler, for AnimateDiff (with "
+        "DVApplyMotionAdapter) or ControlNet video. diffusers converts it; its config comes from 'config'."
+    )
+    FUNCTION = "load"
+    RETURN_TYPES = ("DV_MODEL", "DV_VAE", "DV_TEXT_ENCODER", "DV_SCHEDULER")
+    RETURN_NAMES = ("model", "vae", "text_encoder", "scheduler")
+    OUTPUT_TOOLTIPS = DVPipelineLoader.OUTPUT_TOOLTIPS
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "ckpt_name": (loading.list_checkpoints(), {"tooltip": "An SD1.5 .safetensors in models/checkpoints."}),
+                "dtype": DTYPE_INPUT,
+            },
+            "optional": {"config": config_input()},
+        }
+
+    def load(self, ckpt_name: str, dtype: str, config: str = ""):
+        parts = loading.wrap_components(loading.load_sd15_checkpoint(ckpt_name, dtype, "DVCheckpointLoader",
+                                                                     "ckpt_name", config))
+        return parts["model"], parts["vae"], parts["text_encoder"], parts["scheduler"]
+
+
 class DVLoraLoader:
     DISPLAY_NAME = "DV Load LoRA"
     CATEGORY = CATEGORY
@@ -248,4 +277,4 @@ class DVMotionAdapter:
 
 
 NODES = [DVPipelineLoader, DVModelLoader, DVVAELoader, DVTextEncoderLoader, DVMotionAdapterLoader,
-         DVApplyMotionAdapter, DVLoraLoader]
+         DVApplyMotionAdapter, DVLoraLoader, DVCheckpointLoader]
