@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from .. import host
@@ -49,9 +50,10 @@ def apply_motion_adapter(model: DVModel, adapter, node: str) -> DVModel:
                            f"UNet has {tuple(unet.config.block_out_channels)} (not SD1.5?).",
                            "an SD1.5 motion adapter (e.g. animatediff-motion-adapter-v1-5-2).")
     motion_unet = UNetMotionModel.from_unet2d(unet, adapter).to(dtype=model.managed.dtype).eval()
-    return DVModel(host.ManagedModule(motion_unet, f"{model.source}+motion"), FAMILY, model.geometry,
-                   model.source, guide_scheduler(model.scheduler), dict(model.companions),
-                   loras=model.loras)  # LoRAs wired before the adapter carry over: the UNet layers keep their names
+    # Everything wired onto the image model before (LoRAs: the UNet layers keep their names; offload,
+    # compile) carries over to the motion model.
+    return replace(model, managed=host.ManagedModule(motion_unet, f"{model.source}+motion"), family=FAMILY,
+                   scheduler=guide_scheduler(model.scheduler), companions=dict(model.companions))
 
 
 def _pipeline(**components: Any):
