@@ -42,3 +42,23 @@ def encode_with_pipeline(node: str, family: Family, make_pipeline: Callable, te:
     positive, negative = pipe.encode_prompt(prompt, te.managed.device, 1, True, negative_prompt, clip_skip=None)
     return DVConditioning(family, prompt, negative_prompt,
                           {"prompt_embeds": positive, "negative_prompt_embeds": negative}, notes)
+
+
+T5_EMBED_KEYS = ("prompt_embeds", "prompt_attention_mask", "negative_prompt_embeds", "negative_prompt_attention_mask")
+
+
+def encode_t5_with_pipeline(node: str, family: Family, make_pipeline: Callable, te: DVTextEncoder, prompt: str,
+                            negative_prompt: str, max_sequence_length: int, truncate: bool,
+                            keys: tuple[str, ...]) -> DVConditioning:
+    """The T5/UMT5 families' prompt encoding (Wan, Mochi, LTX-Video) through the pipeline's own
+    encode_prompt, whose outputs are named by `keys` in order (with or without attention masks)."""
+    if te.tokenizer is None:
+        raise DVInputError(node, "text_encoder", "this text encoder came without its tokenizer.",
+                           "load it from a diffusers folder that has a tokenizer subfolder.")
+    notes = check_length(node, te.tokenizer, {"prompt": prompt, "negative_prompt": negative_prompt},
+                         max_sequence_length, truncate)
+    host.load_to_device([te.managed])
+    pipe = make_pipeline(tokenizer=te.tokenizer, text_encoder=te.module)
+    outputs = pipe.encode_prompt(prompt, negative_prompt, do_classifier_free_guidance=True,
+                                 max_sequence_length=max_sequence_length, device=te.managed.device)
+    return DVConditioning(family, prompt, negative_prompt, dict(zip(keys, outputs, strict=True)), notes)

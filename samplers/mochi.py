@@ -22,7 +22,7 @@ from ..errors import DVInputError
 from ..model_loaders.components import DVVAE, DVConditioning, DVModel, DVSchedulerSpec, DVTextEncoder
 from ..model_loaders.family_specs.mochi import FAMILY
 from . import decode as decode_util
-from .clip_text import check_length
+from .clip_text import T5_EMBED_KEYS, encode_t5_with_pipeline
 from .pipeline import SampleInputs, SampleParams, assemble, run_denoise
 from .validate import check_common, require_conditioning
 
@@ -44,20 +44,9 @@ def _pipeline(**components: Any):
 
 def encode(node: str, te: DVTextEncoder, prompt: str, negative_prompt: str, max_sequence_length: int,
            truncate: bool) -> DVConditioning:
-    if te.tokenizer is None:
-        raise DVInputError(node, "text_encoder", "this text encoder came without its tokenizer.",
-                           "load it from a diffusers folder that has a tokenizer subfolder.")
-    notes = check_length(node, te.tokenizer, {"prompt": prompt, "negative_prompt": negative_prompt},
-                         max_sequence_length, truncate)
-    host.load_to_device([te.managed])
-    pipe = _pipeline(tokenizer=te.tokenizer, text_encoder=te.module)
-    positive, positive_mask, negative, negative_mask = pipe.encode_prompt(
-        prompt, negative_prompt, do_classifier_free_guidance=True, max_sequence_length=max_sequence_length,
-        device=te.managed.device)
     # The transformer pools the text over the attention mask, so the masks travel with the embeddings.
-    embeds = {"prompt_embeds": positive, "prompt_attention_mask": positive_mask,
-              "negative_prompt_embeds": negative, "negative_prompt_attention_mask": negative_mask}
-    return DVConditioning(FAMILY, prompt, negative_prompt, embeds, notes)
+    return encode_t5_with_pipeline(node, FAMILY, _pipeline, te, prompt, negative_prompt, max_sequence_length,
+                                   truncate, T5_EMBED_KEYS)
 
 
 def _check_scheduler(node: str, scheduler) -> None:

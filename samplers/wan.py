@@ -9,7 +9,7 @@ from ..errors import DVInputError
 from ..model_loaders.components import DVVAE, DVConditioning, DVModel, DVSchedulerSpec, DVTextEncoder
 from ..model_loaders.family_specs.wan import FAMILY
 from . import decode as decode_util
-from .clip_text import check_length
+from .clip_text import encode_t5_with_pipeline
 from .pipeline import SampleInputs, SampleParams, assemble, run_denoise
 from .validate import check_common, require_conditioning
 
@@ -30,17 +30,8 @@ def _pipeline(**components: Any):
 
 def encode(node: str, te: DVTextEncoder, prompt: str, negative_prompt: str, max_sequence_length: int,
            truncate: bool) -> DVConditioning:
-    if te.tokenizer is None:
-        raise DVInputError(node, "text_encoder", "this text encoder came without its tokenizer.",
-                           "load it from a diffusers folder that has a tokenizer subfolder.")
-    notes = check_length(node, te.tokenizer, {"prompt": prompt, "negative_prompt": negative_prompt},
-                         max_sequence_length, truncate)
-    host.load_to_device([te.managed])
-    pipe = _pipeline(tokenizer=te.tokenizer, text_encoder=te.module)
-    positive, negative = pipe.encode_prompt(prompt, negative_prompt, do_classifier_free_guidance=True,
-                                            max_sequence_length=max_sequence_length, device=te.managed.device)
-    return DVConditioning(FAMILY, prompt, negative_prompt,
-                          {"prompt_embeds": positive, "negative_prompt_embeds": negative}, notes)
+    return encode_t5_with_pipeline(node, FAMILY, _pipeline, te, prompt, negative_prompt, max_sequence_length,
+                                   truncate, ("prompt_embeds", "negative_prompt_embeds"))
 
 
 def is_image_to_video_model(model: DVModel) -> bool:
