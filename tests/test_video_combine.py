@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 
 import pytest
@@ -131,3 +132,27 @@ def test_bad_input_is_named(output_dir, kwargs, input_name):
     with pytest.raises(DVInputError) as info:
         combine(**kwargs)
     assert f"DVVideoCombine: input '{input_name}'" in str(info.value)
+
+
+def test_gif_gets_a_png_beside_it_that_carries_the_workflow(output_dir):
+    """ComfyUI's frontend reads no workflow from a gif; the PNG of its first frame restores the graph."""
+    from PIL import Image
+
+    gif = combine(fmt="image/gif")["result"][0]
+    png = os.path.splitext(gif)[0] + ".png"
+    with Image.open(png) as image:
+        assert image.size == (W, H)
+        assert json.loads(image.text["workflow"]) == WORKFLOW and json.loads(image.text["prompt"]) == PROMPT
+    again = combine(fmt="image/gif")["result"][0]
+    assert again != gif and os.path.isfile(os.path.splitext(again)[0] + ".png")
+    pngs = sorted(p.name for p in output_dir.glob("*.png"))
+    assert len(pngs) == 2
+    for fmt in ("video/h264-mp4", "video/vp9-webm", "image/webp"):  # their own metadata restores them
+        combine(fmt=fmt)
+    assert sorted(p.name for p in output_dir.glob("*.png")) == pngs
+
+
+def test_no_png_when_metadata_is_off(output_dir, monkeypatch):
+    monkeypatch.setenv("DV_DISABLE_METADATA", "1")
+    gif = combine(fmt="image/gif")["result"][0]
+    assert not os.path.exists(os.path.splitext(gif)[0] + ".png")

@@ -17,6 +17,10 @@ class VideoFormat:
     even_size: bool = False  # yuv420p needs even width and height
     crf_range: tuple[int, int] | None = None
     metadata: str = ""  # where prompt/workflow go: "container" tags, "exif" (as core), "comment" (gif)
+    # ComfyUI's frontend restores workflows from mp4, webm and webp files but reads nothing from a gif, so a
+    # gif gets the first frame as a PNG beside it (same name, .png) with the workflow in PNG text chunks,
+    # as core's SaveImage writes them: dropping that PNG restores the graph.
+    companion_png: bool = False
 
 
 FORMATS: dict[str, VideoFormat] = {
@@ -35,7 +39,7 @@ FORMATS: dict[str, VideoFormat] = {
         # ffmpeg's gif and webp muxers cannot carry the metadata ComfyUI's frontend reads, so these two are
         # written with Pillow exactly as core's SaveAnimatedWEBP does (EXIF "workflow:{...}").
         VideoFormat("image/webp", "webp", "pillow", metadata="exif"),
-        VideoFormat("image/gif", "gif", "pillow", metadata="comment"),
+        VideoFormat("image/gif", "gif", "pillow", metadata="comment", companion_png=True),
     )
 }
 

@@ -127,6 +127,28 @@ def _write_pillow(tmp_path: str, fmt: VideoFormat, frames: Iterator, fps: float,
         images[0].save(tmp_path, format="GIF", disposal=2, optimize=False, **options)
 
 
+def _write_companion_png(video_path: str, first_frame, values: dict[str, str]) -> None:
+    """The first frame as <video name>.png with prompt/workflow as PNG text chunks (core SaveImage's layout).
+    Written to a hidden name and linked into place like the video; an existing file is never replaced."""
+    from PIL import Image
+    from PIL.PngImagePlugin import PngInfo
+
+    info = PngInfo()
+    for key, text in values.items():
+        info.add_text(key, text)
+    target = os.path.splitext(video_path)[0] + ".png"
+    tmp = os.path.join(os.path.dirname(target), f".{os.path.basename(target)}.{os.getpid()}.partial.png")
+    try:
+        Image.fromarray(first_frame).save(tmp, pnginfo=info, compress_level=4)
+        try:
+            os.link(tmp, target)
+        except FileExistsError:
+            pass  # a file of that name is someone else's: the gif keeps its comment metadata either way
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
 def write_video(images, output_dir: str, filename_prefix: str, fmt: VideoFormat, fps: float, crf: int = 19,
                 loop_count: int = 0, pingpong: bool = False, prompt: dict | None = None,
                 extra_pnginfo: dict | None = None) -> SavedVideo:
@@ -168,4 +190,6 @@ def write_video(images, output_dir: str, filename_prefix: str, fmt: VideoFormat,
     finally:
         if os.path.exists(tmp_path):
             os.remove(tmp_path)
+    if fmt.companion_png and values:
+        _write_companion_png(os.path.join(folder, filename), raw[order[0]], values)
     return SavedVideo(os.path.join(folder, filename), filename, subfolder, len(order), out_w, out_h, fps, notes)

@@ -1,0 +1,43 @@
+// Drops each file onto a running ComfyUI frontend (as app.handleFile does for a real drop) and prints, per
+// file, the node types of the graph it restored ([] when the frontend read no workflow from it).
+// Usage: node drop_roundtrip.mjs <comfy url> <screenshot dir> <file>...
+import { chromium } from "playwright-core";
+import fs from "node:fs";
+import path from "node:path";
+
+const [url, shots, ...files] = process.argv.slice(2);
+const TYPES = { ".mp4": "video/mp4", ".webm": "video/webm", ".gif": "image/gif", ".webp": "image/webp", ".png": "image/png" };
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+});
+const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+const errors = [];
+page.on("pageerror", (e) => errors.push(e.message));
+// Without this the template browser opens over the canvas on a fresh user directory.
+await page.request.post(`${url}/settings/Comfy.TutorialCompleted`, { data: "true" });
+await page.goto(url);
+await page.waitForFunction(
+  () => window.app?.canvas && window.app.graph && window.app.extensionManager?.workflow?.activeWorkflow,
+  null, { timeout: 90000 });
+await page.waitForTimeout(1500);
+const restored = {};
+for (const file of files) {
+  await page.evaluate(() => window.app.graph.clear());
+  const name = path.basename(file);
+  const b64 = fs.readFileSync(file).toString("base64");
+  await page.evaluate(async ({ b64, name, type }) => {
+    const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+    await window.app.handleFile(new File([bytes], name, { type }));
+  }, { b64, name, type: TYPES[path.extname(name)] });
+  let types = [];
+  for (let i = 0; i < 40 && !types.length; i++) {  // video files load asynchronously
+    await page.waitForTimeout(250);
+    types = await page.evaluate(() => window.app.graph._nodes.map((n) => n.type));
+  }
+  restored[name] = types;
+  await page.screenshot({ path: path.join(shots, `${name}.png`) });
+}
+console.log(JSON.stringify({ restored, errors }));
+await browser.close();
