@@ -463,6 +463,26 @@ def _register_routes() -> None:
         ]
         return web.json_response({"loaded": rows})
 
+    @PromptServer.instance.routes.get("/dv/families")
+    async def _families(_request):
+        """Each family's frame and size rules, for the editor's DVSampler helper (the server still checks)."""
+        from .model_loaders.families import FAMILIES
+
+        return web.json_response({
+            fam.id: {"label": fam.label, "frame_multiple": fam.frame_rule.multiple,
+                     "frame_offset": fam.frame_rule.offset, "frame_minimum": fam.frame_rule.minimum,
+                     "size_multiple": fam.size_multiple}
+            for fam in FAMILIES
+        })
+
+    @PromptServer.instance.routes.get("/dv/model_family")
+    async def _model_family(request):
+        """The family of a loader's current choice: ?loader=DVPipelineLoader&name=CogVideoX-2b."""
+        from .model_loaders.loading import family_of_choice
+
+        family = family_of_choice(request.query.get("loader", ""), request.query.get("name", ""))
+        return web.json_response({"family": family.id if family else None})
+
 
 if IN_COMFY:
     _register_routes()

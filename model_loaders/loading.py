@@ -151,6 +151,27 @@ def load_pipeline_folder(name: str, dtype_name: str, node: str = "DVPipelineLoad
     }
 
 
+def family_of_choice(loader: str, name: str) -> Family | None:
+    """The family a loader widget's current choice belongs to, read from the model's own files (for the
+    editor's frame-count helper; None when it cannot tell)."""
+    try:
+        if loader == "DVCheckpointLoader":
+            return family_for_class("StableDiffusionPipeline")
+        if loader == "DVPipelineLoader":
+            path = host.resolve_in_folder("diffusers", name)
+            index = os.path.join(path or "", "model_index.json")
+            return family_for_class(read_json(index).get("_class_name", "")) if path and os.path.isfile(index) else None
+        if loader == "DVModelLoader":
+            if single_file.is_single_file(name):
+                path = host.resolve_in_folder("diffusion_models", name)
+                return single_file.detect(path, "model", loader, "model")[0] if path else None
+            path = host.resolve_in_folder("diffusers", name)
+            return _family_of_folder(path) if path else None
+    except (OSError, ValueError, DVInputError):
+        return None
+    return None
+
+
 def list_checkpoints() -> list[str]:
     return [f for f in host.list_model_files("checkpoints") if single_file.is_single_file(f)]
 

@@ -6,33 +6,14 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import subprocess
 from pathlib import Path
 
-import pytest
 import torch
 
-BROWSER_DIR = Path(__file__).resolve().parents[1] / "browser"
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-# A bug of the bundled frontend release, on every page load (see shared/NOTES.md).
-KNOWN_PAGE_ERRORS = ("Cannot read properties of undefined (reading 'id')",)
+from .conftest import KNOWN_PAGE_ERRORS, run_browser_script
 
 
-def _browser_ready() -> str | None:
-    if not shutil.which("node"):
-        return "node is not installed"
-    if not os.path.isfile(CHROMIUM):
-        return f"no Chromium at {CHROMIUM}"
-    if not (BROWSER_DIR / "node_modules" / "playwright-core").is_dir():
-        return "playwright-core is not installed (npm install --prefix tests/browser)"
-    return None
-
-
-def test_every_format_restores_its_workflow_on_drop(comfy, tmp_path, monkeypatch):
-    missing = _browser_ready()
-    if missing:
-        pytest.skip(missing)
+def test_every_format_restores_its_workflow_on_drop(comfy, browser_scripts, tmp_path, monkeypatch):
     from diffusers_video.nodes.video import DVVideoCombine
     from diffusers_video.video_io.formats import FORMATS
 
@@ -50,10 +31,7 @@ def test_every_format_restores_its_workflow_on_drop(comfy, tmp_path, monkeypatch
             files.append(os.path.splitext(path)[0] + ".png")
     shots = tmp_path / "shots"
     shots.mkdir()
-    done = subprocess.run(["node", str(BROWSER_DIR / "drop_roundtrip.mjs"), comfy.url, str(shots), *files],
-                          capture_output=True, text=True, timeout=300, cwd=BROWSER_DIR)
-    assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result = run_browser_script(browser_scripts, "drop_roundtrip.mjs", comfy.url, str(shots), *files)
     expected = [node["type"] for node in workflow["nodes"]]
     for path in files:
         name = os.path.basename(path)

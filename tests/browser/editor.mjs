@@ -1,0 +1,46 @@
+// Loads the editor with the pack, then checks its extension: loaded without console errors of ours, and
+// DVSampler's frame-count helper snapping num_frames and flagging width for the wired model's family.
+// Usage: node editor.mjs <comfy url> <screenshot dir> <UI workflow json>
+import { chromium } from "playwright-core";
+import fs from "node:fs";
+import path from "node:path";
+
+const [url, shots, workflowFile] = process.argv.slice(2);
+const workflow = JSON.parse(fs.readFileSync(workflowFile, "utf8"));
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+});
+const page = await browser.newPage({ viewport: { width: 1500, height: 900 } });
+const errors = [];
+page.on("pageerror", (e) => errors.push(`pageerror: ${e.message}`));
+page.on("console", (m) => { if (m.type() === "error") errors.push(`console: ${m.text()} @ ${m.location()?.url ?? ""}`); });
+await page.request.post(`${url}/settings/Comfy.TutorialCompleted`, { data: "true" });
+await page.goto(url);
+await page.waitForFunction(
+  () => window.app?.canvas && window.app.graph && window.app.extensionManager?.workflow?.activeWorkflow,
+  null, { timeout: 90000 });
+await page.waitForTimeout(1500);
+const extensions = await page.evaluate(async () => (await (await fetch("/extensions")).json()));
+await page.evaluate(async (wf) => { await window.app.loadGraphData(wf, true, true, "editor-test"); }, workflow);
+await page.waitForTimeout(2000);
+const sampler = async () => page.evaluate(() => {
+  const node = window.app.graph._nodes.find((n) => n.comfyClass === "DVSampler");
+  const value = (name) => node.widgets.find((w) => w.name === name);
+  return { family: node.dvFamilyRule?.id ?? null, frames: value("num_frames").value, widthLabel: value("width").label ?? null };
+});
+const before = await sampler();
+const setWidget = async (name, v) => page.evaluate(([name, v]) => {
+  const node = window.app.graph._nodes.find((n) => n.comfyClass === "DVSampler");
+  const widget = node.widgets.find((w) => w.name === name);
+  widget.value = v;
+  widget.callback?.(v);
+}, [name, v]);
+await setWidget("num_frames", 50);
+await setWidget("width", 720);
+await page.waitForTimeout(1000);
+const after = await sampler();
+await page.screenshot({ path: path.join(shots, "editor.png") });
+console.log(JSON.stringify({ extensions, before, after, errors }));
+await browser.close();

@@ -1,0 +1,32 @@
+"""The editor extension in the real frontend (headless Chromium): it loads without errors of ours, and
+DVSampler's helper snaps num_frames to the wired family's rule and flags a width it cannot take. Skipped
+without COMFYUI_PATH, Chromium, node or playwright-core (`npm install --prefix tests/browser`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .conftest import KNOWN_PAGE_ERRORS, run_browser_script
+
+
+def test_extension_loads_and_the_frame_helper_follows_the_family(comfy, browser_scripts, tmp_path):
+    from diffusers_video.tiny_models.cache import install_into_models_dir
+
+    install_into_models_dir(str(comfy.models), "ltx", "tiny-ltx")
+    examples = Path(__file__).resolve().parents[2] / "example_workflows"
+    # LTX-Video: 8k+1 frames, sizes in multiples of 32 (finer than the widget's own step of 16).
+    workflow = json.loads((examples / "ltx_text_to_video.json").read_text())
+    for node in workflow["nodes"]:
+        if node["type"] == "DVPipelineLoader":
+            node["widgets_values"][0] = "tiny-ltx"
+    workflow_file = tmp_path / "workflow.json"
+    workflow_file.write_text(json.dumps(workflow))
+    result = run_browser_script(browser_scripts, "editor.mjs", comfy.url, str(tmp_path), str(workflow_file))
+    assert any(path.endswith("/diffusers_video.js") for path in result["extensions"]), result["extensions"]
+    assert result["before"]["family"] == "ltx" and result["before"]["frames"] == 161
+    assert result["after"]["frames"] == 49  # 50 is not 8k+1: snapped to the nearest count LTX-Video makes
+    assert "multiple of 32" in (result["after"]["widthLabel"] or "")  # 720 is not
+    ours = [e for e in result["errors"] if not any(known in e for known in KNOWN_PAGE_ERRORS)
+            and ("diffusers_video" in e or "/dv/" in e)]
+    assert ours == []

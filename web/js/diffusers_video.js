@@ -1,0 +1,135 @@
+// ComfyUI-DiffusersVideo editor helpers.
+// - DVSampler: when the wired model's family needs 4k+1 (8k+1, 6k+1) frames, num_frames snaps to the nearest
+//   count it can make, and width/height show when they are not a multiple the family takes. The server checks
+//   everything again; this only saves a queue round trip.
+// - DVVideoCombine / DVLoadVideo: the frontend's own video preview loops, starts muted and plays on its own.
+import { app } from "../../../scripts/app.js";
+import { api } from "../../../scripts/api.js";
+
+const LOADERS = new Set(["DVPipelineLoader", "DVModelLoader", "DVCheckpointLoader"]);
+const LOADER_WIDGET = { DVPipelineLoader: "model", DVModelLoader: "model", DVCheckpointLoader: "ckpt_name" };
+let families = null;
+const familyOfChoice = new Map(); // "loader|name" -> family id or null
+
+async function loadFamilies() {
+  if (!families) {
+    const response = await api.fetchApi("/dv/families");
+    families = response.ok ? await response.json() : {};
+  }
+  return families;
+}
+
+async function familyOf(loader, name) {
+  const key = `${loader}|${name}`;
+  if (!familyOfChoice.has(key)) {
+    const query = new URLSearchParams({ loader, name });
+    const response = await api.fetchApi(`/dv/model_family?${query}`);
+    familyOfChoice.set(key, response.ok ? (await response.json()).family : null);
+  }
+  return familyOfChoice.get(key);
+}
+
+// Walks up the "model" input through the nodes that pass a model on (LoRA, caches, offload, ...) to its loader.
+function modelLoader(node) {
+  const seen = new Set();
+  let current = node;
+  while (current && !seen.has(current.id)) {
+    seen.add(current.id);
+    const slot = current.inputs?.findIndex((input) => input.name === "model") ?? -1;
+    if (slot < 0) return null;
+    const upstream = current.getInputNode(slot);
+    if (!upstream) return null;
+    if (LOADERS.has(upstream.comfyClass)) return upstream;
+    current = upstream;
+  }
+  return null;
+}
+
+export function nearestValidFrames(value, rule) {
+  const { frame_multiple: m, frame_offset: offset, frame_minimum: minimum } = rule;
+  const k = Math.max(0, Math.round((value - offset) / m));
+  return Math.max(minimum, m * k + offset);
+}
+
+async function familyRule(node) {
+  const loader = modelLoader(node);
+  if (!loader) return null;
+  const widget = loader.widgets?.find((w) => w.name === LOADER_WIDGET[loader.comfyClass]);
+  if (!widget?.value) return null;
+  const id = await familyOf(loader.comfyClass, widget.value);
+  const all = await loadFamilies();
+  return id && all[id] ? { id, ...all[id] } : null;
+}
+
+async function checkSampler(node) {
+  const rule = await familyRule(node);
+  node.dvFamilyRule = rule;
+  const frames = node.widgets?.find((w) => w.name === "num_frames");
+  if (rule && frames) {
+    const valid = nearestValidFrames(frames.value, rule);
+    if (valid !== frames.value) frames.value = valid;
+  }
+  for (const name of ["width", "height"]) {
+    const widget = node.widgets?.find((w) => w.name === name);
+    if (!widget) continue;
+    const bad = rule && widget.value % rule.size_multiple !== 0;
+    widget.label = bad ? `${name} (${rule.label}: multiple of ${rule.size_multiple})` : undefined;
+  }
+  node.setDirtyCanvas?.(true, true);
+}
+
+function attachFrameHelper(node) {
+  for (const name of ["num_frames", "width", "height"]) {
+    const widget = node.widgets?.find((w) => w.name === name);
+    if (!widget) continue;
+    const callback = widget.callback;
+    widget.callback = function (...args) {
+      const result = callback?.apply(this, args);
+      checkSampler(node);
+      return result;
+    };
+  }
+  const onConnectionsChange = node.onConnectionsChange;
+  node.onConnectionsChange = function (...args) {
+    const result = onConnectionsChange?.apply(this, args);
+    checkSampler(node);
+    return result;
+  };
+}
+
+// The frontend builds the preview <video> itself; make it loop, start muted and play, as a video preview should.
+function attachPlayerDefaults(node) {
+  const onExecuted = node.onExecuted;
+  node.onExecuted = function (...args) {
+    const result = onExecuted?.apply(this, args);
+    requestAnimationFrame(() => tunePreviews(node));
+    return result;
+  };
+}
+
+function tunePreviews(node) {
+  for (const widget of node.widgets ?? []) {
+    const video = widget.element?.querySelector?.("video") ?? (widget.element instanceof HTMLVideoElement ? widget.element : null);
+    if (!video) continue;
+    video.loop = true;
+    video.muted = true;
+    video.autoplay = true;
+    video.play?.().catch(() => {});
+  }
+}
+
+app.registerExtension({
+  name: "DiffusersVideo.Editor",
+  async setup() {
+    await loadFamilies();
+  },
+  nodeCreated(node) {
+    if (node.comfyClass === "DVSampler") attachFrameHelper(node);
+    if (node.comfyClass === "DVVideoCombine" || node.comfyClass === "DVLoadVideo") attachPlayerDefaults(node);
+  },
+  async afterConfigureGraph() {
+    for (const node of app.graph._nodes) {
+      if (node.comfyClass === "DVSampler") await checkSampler(node);
+    }
+  },
+});
