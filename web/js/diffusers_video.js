@@ -102,9 +102,46 @@ function attachPlayerDefaults(node) {
   const onExecuted = node.onExecuted;
   node.onExecuted = function (...args) {
     const result = onExecuted?.apply(this, args);
-    requestAnimationFrame(() => tunePreviews(node));
+    const output = args[0]?.images?.[0];
+    // The frontend builds (and rebuilds) its preview element after this returns: tune it as it appears, and
+    // show the file ourselves where it shows nothing (it has no preview for gif outputs).
+    let tries = 0;
+    const timer = setInterval(() => {
+      tunePreviews(node);
+      if (++tries >= 20) {
+        clearInterval(timer);
+        if (output && !hasPreview(node)) showOwnPreview(node, output);
+      }
+    }, 150);
     return result;
   };
+}
+
+function previewElements(node) {
+  return (node.widgets ?? []).flatMap((w) => [...(w.element?.querySelectorAll?.("video, img") ?? [])]);
+}
+
+function hasPreview(node) {
+  return previewElements(node).length > 0 || (node.imgs?.length ?? 0) > 0;
+}
+
+function showOwnPreview(node, file) {
+  const params = new URLSearchParams({ filename: file.filename, subfolder: file.subfolder ?? "", type: file.type ?? "output" });
+  const src = api.apiURL(`/view?${params}`);
+  const isVideo = /\.(mp4|webm|mov|mkv)$/i.test(file.filename);
+  let widget = node.widgets?.find((w) => w.name === "dv_preview");
+  if (!widget) {
+    const box = document.createElement("div");
+    box.style.cssText = "width:100%;height:100%;display:flex;justify-content:center;";
+    widget = node.addDOMWidget("dv_preview", "preview", box, { serialize: false, hideOnZoom: false });
+  }
+  const media = document.createElement(isVideo ? "video" : "img");
+  media.style.cssText = "max-width:100%;max-height:100%;object-fit:contain;";
+  if (isVideo) Object.assign(media, { controls: true, loop: true, muted: true, autoplay: true });
+  media.src = src;
+  widget.element.replaceChildren(media);
+  node.setSize?.([node.size[0], Math.max(node.size[1], node.computeSize()[1] + 200)]);
+  node.setDirtyCanvas?.(true, true);
 }
 
 function tunePreviews(node) {

@@ -1,0 +1,36 @@
+"""After a run in the real frontend, DVVideoCombine's node shows the video it wrote, in every format, and the
+preview's source loads. Skipped without COMFYUI_PATH, Chromium, node or playwright-core."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from .conftest import run_browser_script
+
+FORMATS = ["video/h264-mp4", "video/vp9-webm", "image/gif", "image/webp"]
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_the_combiner_shows_what_it_wrote(comfy, browser_scripts, tmp_path, fmt):
+    examples = Path(__file__).resolve().parents[2] / "example_workflows"
+    workflow = json.loads((examples / "cogvideox_text_to_video.json").read_text())
+    for node in workflow["nodes"]:
+        if node["type"] == "DVPipelineLoader":
+            node["widgets_values"][0] = "tiny-cogvideox"
+        elif node["type"] == "DVSampler":
+            node["widgets_values"][0:4] = [64, 48, 9, 2]  # width, height, num_frames, steps
+        elif node["type"] == "DVVideoCombine":
+            node["widgets_values"][2] = fmt
+    workflow_file = tmp_path / "workflow.json"
+    workflow_file.write_text(json.dumps(workflow))
+    label = fmt.split("/")[1]
+    result = run_browser_script(browser_scripts, "preview.mjs", comfy.url, str(tmp_path), str(workflow_file), label)
+    assert result["status"] == "success", result
+    preview = result["preview"]
+    assert preview["kind"] is not None and preview["http"] == 200, preview
+    if preview["kind"] == "video":
+        assert abs(preview["duration"] - 9 / 8) < 0.2  # 9 frames at 8 fps
+        assert preview["loop"] and preview["muted"]
