@@ -79,3 +79,13 @@ def test_demo_renders_the_shipped_example_to_a_playable_mp4(tmp_path):
     metadata = read_metadata(str(path))
     assert metadata["prompt"]["1"]["inputs"]["model"] == "tiny-cogvideox"
     assert {n["type"] for n in metadata["workflow"]["nodes"]} >= {"DVSampler", "DVVideoCombine"}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_example_has_a_thumbnail_for_the_template_browser(name):
+    from PIL import Image
+
+    path = os.path.join(EXAMPLES, f"{name}.jpg")
+    assert os.path.isfile(path), f"run python -m diffusers_video.runner.thumbnails ({name}.jpg is missing)"
+    with Image.open(path) as image:
+        assert image.format == "JPEG" and image.size == (512, 512)
