@@ -34,3 +34,16 @@ def test_the_combiner_shows_what_it_wrote(comfy, browser_scripts, tmp_path, fmt)
     if preview["kind"] == "video":
         assert abs(preview["duration"] - 9 / 8) < 0.2  # 9 frames at 8 fps
         assert preview["loop"] and preview["muted"]
+
+
+@pytest.mark.parametrize("extension", ["mp4", "gif"])
+def test_the_loader_previews_the_chosen_input(comfy, browser_scripts, tmp_path, extension):
+    import torch
+    from diffusers_video.video_io.formats import FORMATS
+    from diffusers_video.video_io.writer import write_video
+
+    fmt = next(f for f in FORMATS.values() if f.extension == extension)
+    saved = write_video(torch.rand(6, 48, 64, 3), str(comfy.base / "input"), f"pick_{extension}", fmt, 8.0)
+    result = run_browser_script(browser_scripts, "load_preview.mjs", comfy.url, str(tmp_path), saved.filename)
+    assert result["kind"] == ("video" if extension == "mp4" else "img"), result
+    assert result["http"] == 200 and "type=input" in result["src"]

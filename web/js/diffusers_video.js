@@ -155,6 +155,34 @@ function tunePreviews(node) {
   }
 }
 
+// DVLoadVideo: the chosen input file, previewed as it is picked (the frontend previews mp4/webm itself and
+// nothing for gif/webp; its preview gets the same loop/mute defaults).
+function attachInputPreview(node) {
+  const widget = node.widgets?.find((w) => w.name === "video");
+  if (!widget) return;
+  const refresh = () => {
+    let tries = 0;
+    const timer = setInterval(() => {
+      const ours = node.widgets?.find((w) => w.name === "dv_preview");
+      const theirs = previewElements(node).filter((el) => !ours?.element?.contains(el));
+      tunePreviews(node);
+      if (++tries >= 8) {
+        clearInterval(timer);
+        if (!widget.value) return;
+        if (theirs.length === 0) showOwnPreview(node, { filename: widget.value, subfolder: "", type: "input" });
+        else ours?.element?.replaceChildren();  // the frontend shows this one: hide ours
+      }
+    }, 150);
+  };
+  const callback = widget.callback;
+  widget.callback = function (...args) {
+    const result = callback?.apply(this, args);
+    refresh();
+    return result;
+  };
+  refresh();
+}
+
 app.registerExtension({
   name: "DiffusersVideo.Editor",
   async setup() {
@@ -162,7 +190,8 @@ app.registerExtension({
   },
   nodeCreated(node) {
     if (node.comfyClass === "DVSampler") attachFrameHelper(node);
-    if (node.comfyClass === "DVVideoCombine" || node.comfyClass === "DVLoadVideo") attachPlayerDefaults(node);
+    if (node.comfyClass === "DVVideoCombine") attachPlayerDefaults(node);
+    if (node.comfyClass === "DVLoadVideo") attachInputPreview(node);
   },
   async afterConfigureGraph() {
     for (const node of app.graph._nodes) {
