@@ -46,12 +46,16 @@ class DVVideoCombine:
                                             "tooltip": "Save to the output folder; off writes a preview to the "
                                             "temp folder only."}),
             },
+            "optional": {
+                "audio": ("AUDIO", {"tooltip": "Sound to mux into mp4 (AAC) or webm (Opus), cut to the video's "
+                                    "length; the workflow metadata stays. gif and webp carry no sound."}),
+            },
             "hidden": {"prompt": "PROMPT", "extra_pnginfo": "EXTRA_PNGINFO", "unique_id": "UNIQUE_ID"},
         }
 
     def combine(self, images, fps: float, filename_prefix: str, format: str, crf: int, loop_count: int,
                 pingpong: bool, save_output: bool, prompt: dict | None = None, extra_pnginfo: dict | None = None,
-                unique_id: str | None = None):
+                unique_id: str | None = None, audio: dict | None = None):
         import logging
 
         import torch
@@ -71,8 +75,11 @@ class DVVideoCombine:
         if host.metadata_disabled():
             prompt, extra_pnginfo = None, None
         folder = host.output_directory() if save_output else host.temp_directory()
+        if audio is not None and not (isinstance(audio, dict) and "waveform" in audio and "sample_rate" in audio):
+            raise DVInputError("DVVideoCombine", "audio", "this is not ComfyUI AUDIO.",
+                               "an AUDIO output, e.g. DVLoadVideo's audio or core's Load Audio.")
         saved = write_video(images, folder, filename_prefix, FORMATS[format], fps, crf, loop_count, pingpong,
-                            prompt, extra_pnginfo)
+                            prompt, extra_pnginfo, audio)
         for note in saved.notes:
             logging.getLogger("DiffusersVideo").info("DVVideoCombine: %s", note)
         preview = {"filename": saved.filename, "subfolder": saved.subfolder,

@@ -156,3 +156,36 @@ def test_no_png_when_metadata_is_off(output_dir, monkeypatch):
     monkeypatch.setenv("DV_DISABLE_METADATA", "1")
     gif = combine(fmt="image/gif")["result"][0]
     assert not os.path.exists(os.path.splitext(gif)[0] + ".png")
+
+
+@pytest.mark.parametrize("fmt", ["video/h264-mp4", "video/vp9-webm"])
+def test_audio_is_muxed_and_the_workflow_survives(output_dir, fmt):
+    from diffusers_video.nodes.video import DVLoadVideo
+
+    rate = 16000
+    tone = torch.sin(torch.arange(rate * 4) / rate * 2 * torch.pi * 440)[None, None].repeat(1, 2, 1) * 0.5
+    path = DVVideoCombine().combine(clip(), 8.0, "sound", fmt, 19, 0, False, True, PROMPT, {"workflow": WORKFLOW},
+                                    audio={"waveform": tone, "sample_rate": rate})["result"][0]
+    assert read_metadata(path) == {"prompt": PROMPT, "workflow": WORKFLOW}
+    frames, count, fps, audio = DVLoadVideo().load("", 0, 0, 1, 0, 0, path)
+    assert count == F and audio is not None and audio["waveform"].shape[1] == 2
+    seconds = audio["waveform"].shape[2] / audio["sample_rate"]
+    assert abs(seconds - F / 8.0) < 0.1  # cut to the video's 1.5 s, not the 4 s given
+    assert audio["waveform"].abs().max() > 0.2
+
+
+def test_audio_on_a_silent_format_is_left_out_with_a_note(output_dir, caplog):
+    import logging
+
+    tone = torch.zeros(1, 1, 8000)
+    with caplog.at_level(logging.INFO, logger="DiffusersVideo"):
+        path = DVVideoCombine().combine(clip(), 8.0, "silent", "image/webp", 19, 0, False, True, PROMPT,
+                                        {"workflow": WORKFLOW}, audio={"waveform": tone, "sample_rate": 8000})
+    assert os.path.isfile(path["result"][0])
+    assert "carry no sound" in caplog.text
+
+
+def test_audio_that_is_not_audio_is_refused(output_dir):
+    with pytest.raises(DVInputError, match="not ComfyUI AUDIO") as info:
+        DVVideoCombine().combine(clip(), 8.0, "x", "video/h264-mp4", 19, 0, False, True, audio=torch.zeros(3))
+    assert "audio" in str(info.value)

@@ -21,6 +21,7 @@ class VideoFormat:
     # gif gets the first frame as a PNG beside it (same name, .png) with the workflow in PNG text chunks,
     # as core's SaveImage writes them: dropping that PNG restores the graph.
     companion_png: bool = False
+    audio_codec_args: tuple[str, ...] = ()  # how an AUDIO input is encoded; empty: the format carries no sound
 
 
 FORMATS: dict[str, VideoFormat] = {
@@ -29,12 +30,12 @@ FORMATS: dict[str, VideoFormat] = {
         VideoFormat(
             "video/h264-mp4", "mp4", "ffmpeg", "mp4",
             ("-c:v", "libx264", "-preset", "medium", "-crf", "{crf}", "-movflags", "+faststart+use_metadata_tags"),
-            "yuv420p", True, (0, 51), "container",
+            "yuv420p", True, (0, 51), "container", audio_codec_args=("-c:a", "aac", "-b:a", "192k"),
         ),
         VideoFormat(
             "video/vp9-webm", "webm", "ffmpeg", "webm",
             ("-c:v", "libvpx-vp9", "-crf", "{crf}", "-b:v", "0", "-row-mt", "1"),
-            "yuv420p", True, (0, 63), "container",
+            "yuv420p", True, (0, 63), "container", audio_codec_args=("-c:a", "libopus", "-b:a", "128k"),
         ),
         # ffmpeg's gif and webp muxers cannot carry the metadata ComfyUI's frontend reads, so these two are
         # written with Pillow exactly as core's SaveAnimatedWEBP does (EXIF "workflow:{...}").

@@ -71,20 +71,45 @@ def _even_pad(frame, width: int, height: int):
     return np.pad(frame, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge") if pad_h or pad_w else frame
 
 
+def _audio_wav(audio: dict, seconds: float) -> str:
+    """ComfyUI AUDIO ({"waveform": [B, C, S] float, "sample_rate"}) as a 16-bit WAV file, cut to the
+    video's length (ffmpeg's -shortest would cut the video instead when the sound is shorter)."""
+    import wave
+
+    import numpy as np
+
+    rate = int(audio["sample_rate"])
+    waveform = audio["waveform"][0].float().clamp(-1, 1)[:, : max(1, round(seconds * rate))]
+    pcm = (waveform.cpu().numpy().T * 32767).round().astype(np.int16)  # interleaved [samples, channels]
+    handle = tempfile.NamedTemporaryFile(suffix=".wav", delete=False)
+    handle.close()
+    with wave.open(handle.name, "wb") as out:
+        out.setnchannels(pcm.shape[1])
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(np.ascontiguousarray(pcm).tobytes())
+    return handle.name
+
+
 def _write_ffmpeg(tmp_path: str, fmt: VideoFormat, frames: Iterator, width: int, height: int, fps: float,
-                  crf: int, values: dict[str, str]) -> None:
+                  crf: int, values: dict[str, str], audio_file: str | None = None) -> None:
     import imageio_ffmpeg
 
     rate = Fraction(fps).limit_denominator(1001000)
     command = [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y",
                "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-framerate",
                f"{rate.numerator}/{rate.denominator}", "-i", "-"]
-    meta_file = None
-    if values:
-        meta_file = tempfile.NamedTemporaryFile("w", suffix=".ffmeta", delete=False, encoding="utf-8")
-        meta_file.write(meta.ffmetadata(values))
-        meta_file.close()
-        command += ["-f", "ffmetadata", "-i", meta_file.name, "-map_metadata", "1", "-map", "0:v"]
+    # Inputs: 0 the frames, 1 the metadata file, 2 the sound. The metadata is mapped from its own input, so
+    # muxing audio cannot drop the workflow (what users lose in other packs when sound is added).
+    meta_file = tempfile.NamedTemporaryFile("w", suffix=".ffmeta", delete=False, encoding="utf-8")
+    meta_file.write(meta.ffmetadata(values))
+    meta_file.close()
+    command += ["-f", "ffmetadata", "-i", meta_file.name]
+    if audio_file:
+        command += ["-i", audio_file]
+    command += ["-map_metadata", "1", "-map", "0:v"]  # output options follow every input
+    if audio_file:
+        command += ["-map", "2:a", *fmt.audio_codec_args]
     command += [arg.replace("{crf}", str(crf)) for arg in fmt.codec_args]
     command += ["-pix_fmt", fmt.pixel_format, "-f", fmt.muxer, tmp_path]
     process = subprocess.Popen(command, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -102,8 +127,7 @@ def _write_ffmpeg(tmp_path: str, fmt: VideoFormat, frames: Iterator, width: int,
         if process.poll() is None:
             process.kill()
             process.wait()
-        if meta_file is not None:
-            os.remove(meta_file.name)
+        os.remove(meta_file.name)
 
 
 def _write_pillow(tmp_path: str, fmt: VideoFormat, frames: Iterator, fps: float, loop_count: int,
@@ -151,7 +175,7 @@ def _write_companion_png(video_path: str, first_frame, values: dict[str, str]) -
 
 def write_video(images, output_dir: str, filename_prefix: str, fmt: VideoFormat, fps: float, crf: int = 19,
                 loop_count: int = 0, pingpong: bool = False, prompt: dict | None = None,
-                extra_pnginfo: dict | None = None) -> SavedVideo:
+                extra_pnginfo: dict | None = None, audio: dict | None = None) -> SavedVideo:
     """Write IMAGE frames [F, H, W, C] (0..1) as one video file named <prefix>_<counter>.<ext>."""
     folder, subfolder, name = split_prefix(output_dir, filename_prefix)
     raw = to_uint8_frames(images)
@@ -174,9 +198,14 @@ def write_video(images, output_dir: str, filename_prefix: str, fmt: VideoFormat,
     # instead of replacing an existing file: an interrupted write leaves nothing, and two runs racing for
     # the same counter both keep their files.
     tmp_path = os.path.join(folder, f".{name}.{os.getpid()}.partial.{fmt.extension}")
+    audio_file = None
+    if audio is not None and not fmt.audio_codec_args:
+        notes.append(f"{fmt.extension} files carry no sound; the audio input was left out.")
+    elif audio is not None:
+        audio_file = _audio_wav(audio, len(order) / fps)
     try:
         if fmt.backend == "ffmpeg":
-            _write_ffmpeg(tmp_path, fmt, frames, out_w, out_h, fps, crf, values)
+            _write_ffmpeg(tmp_path, fmt, frames, out_w, out_h, fps, crf, values, audio_file)
         else:
             _write_pillow(tmp_path, fmt, frames, fps, loop_count, values)
         counter = next_counter(folder, name, fmt.extension)
@@ -190,6 +219,8 @@ def write_video(images, output_dir: str, filename_prefix: str, fmt: VideoFormat,
     finally:
         if os.path.exists(tmp_path):
             os.remove(tmp_path)
+        if audio_file:
+            os.remove(audio_file)
     if fmt.companion_png and values:
         _write_companion_png(os.path.join(folder, filename), raw[order[0]], values)
     return SavedVideo(os.path.join(folder, filename), filename, subfolder, len(order), out_w, out_h, fps, notes)

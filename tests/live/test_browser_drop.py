@@ -29,6 +29,11 @@ def test_every_format_restores_its_workflow_on_drop(comfy, browser_scripts, tmp_
         files.append(path)
         if FORMATS[fmt].companion_png:
             files.append(os.path.splitext(path)[0] + ".png")
+    # Sound muxed in must not cost the workflow.
+    tone = torch.sin(torch.arange(16000) / 16000 * 2 * torch.pi * 440)[None, None] * 0.5
+    files.append(DVVideoCombine().combine(torch.rand(6, 48, 64, 3), 8.0, "drop_sound", "video/h264-mp4", 19, 0,
+                                          False, True, prompt, {"workflow": workflow},
+                                          audio={"waveform": tone, "sample_rate": 16000})["result"][0])
     shots = tmp_path / "shots"
     shots.mkdir()
     result = run_browser_script(browser_scripts, "drop_roundtrip.mjs", comfy.url, str(shots), *files)
