@@ -23,6 +23,10 @@ await page.waitForFunction(
   null, { timeout: 90000 });
 await page.waitForTimeout(1500);
 const extensions = await page.evaluate(async () => (await (await fetch("/extensions")).json()));
+// What the editor shows for each of the pack's nodes: its description (the node's tooltip) and category.
+const nodeDefs = await page.evaluate(() => Object.entries(window.LiteGraph.registered_node_types)
+  .filter(([name]) => name.startsWith("DV"))
+  .map(([name, type]) => ({ name, description: type.nodeData?.description ?? "", category: type.nodeData?.category ?? type.category ?? "" })));
 await page.evaluate(async (wf) => { await window.app.loadGraphData(wf, true, true, "editor-test"); }, workflow);
 await page.waitForTimeout(2000);
 const sampler = async () => page.evaluate(() => {
@@ -42,5 +46,5 @@ await setWidget("width", 720);
 await page.waitForTimeout(1000);
 const after = await sampler();
 await page.screenshot({ path: path.join(shots, "editor.png") });
-console.log(JSON.stringify({ extensions, before, after, errors }));
+console.log(JSON.stringify({ extensions, nodeDefs, before, after, errors }));
 await browser.close();

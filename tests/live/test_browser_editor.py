@@ -24,6 +24,11 @@ def test_extension_loads_and_the_frame_helper_follows_the_family(comfy, browser_
     workflow_file.write_text(json.dumps(workflow))
     result = run_browser_script(browser_scripts, "editor.mjs", comfy.url, str(tmp_path), str(workflow_file))
     assert any(path.endswith("/diffusers_video.js") for path in result["extensions"]), result["extensions"]
+    from diffusers_video import NODE_CLASS_MAPPINGS
+
+    shown = {d["name"]: d for d in result["nodeDefs"]}
+    assert set(shown) == set(NODE_CLASS_MAPPINGS)
+    assert all(d["description"] and d["category"].startswith("DiffusersVideo/") for d in shown.values())
     assert result["before"]["family"] == "ltx" and result["before"]["frames"] == 161
     assert result["after"]["frames"] == 49  # 50 is not 8k+1: snapped to the nearest count LTX-Video makes
     assert "multiple of 32" in (result["after"]["widthLabel"] or "")  # 720 is not
