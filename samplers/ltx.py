@@ -97,8 +97,8 @@ def sample(node: str, model: DVModel, scheduler: DVSchedulerSpec, params: Sample
 
 def decode(node: str, vae: DVVAE, latent: dict[str, Any], settings: decode_util.DecodeSettings):
     """As LTXPipeline after its loop: undo the latents normalisation, and for a timestep-conditioned VAE mix in
-    the run's decode noise and decode at decode_timestep. Spatial tiling as the VAE offers it; no temporal
-    chunks (the decoder is not causal, so chunks would not match one pass)."""
+    the run's decode noise and decode at decode_timestep. Spatial tiling and temporal chunks as the VAE offers
+    them; decode_chunk_size 0 (or at least the latent frames) decodes in one pass, as the pipeline does."""
     import torch
     from diffusers import LTXPipeline
     from diffusers.video_processor import VideoProcessor
@@ -118,8 +118,14 @@ def decode(node: str, vae: DVVAE, latent: dict[str, Any], settings: decode_util.
         scale = float(latent.get("dv_decode_noise_scale", 0.025))
         latents = (1 - scale) * latents + scale * noise.to(device=device, dtype=latents.dtype)
         timestep = torch.tensor([float(latent.get("dv_decode_timestep", 0.03))], device=device, dtype=dtype)
-    spatial = vae.geometry.spatial
-    with decode_util.temporary_attributes(module, **decode_util.strided_tiling(settings, spatial)):
+    spatial, temporal = vae.geometry.spatial, vae.geometry.temporal
+    overrides = decode_util.strided_tiling(settings, spatial)
+    if settings.chunk and settings.chunk < latents.shape[2]:
+        # The VAE's own temporal tiles: `chunk` latent frames per call (plus the one it overlaps), blended
+        # over one latent frame. The decoder is not causal, so chunks come out close to, not equal to, one pass.
+        overrides.update(use_framewise_decoding=True, tile_sample_min_num_frames=settings.chunk * temporal,
+                         tile_sample_stride_num_frames=max(1, settings.chunk - 1) * temporal)
+    with decode_util.temporary_attributes(module, **overrides):
         calls = decode_util.strided_tile_count(module, latents, spatial)
         with decode_util.progress_per_call(module.decoder, calls):
             video = module.decode(latents.to(dtype), timestep, return_dict=False)[0]

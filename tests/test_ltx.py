@@ -104,3 +104,39 @@ def test_text_encoder_of_another_family_is_refused(parts, tiny_models_dir):
         with pytest.raises(DVInputError, match="CogVideoX text encoder") as info:
             DVSampler().sample(parts[0], W, H, F, STEPS, 3.0, SEED, conditioning=cond)
     assert "conditioning" in str(info.value)
+
+
+# Mean |diff| of chunked vs one-pass decode: the VAE blends overlapping temporal tiles of a non-causal decoder;
+# on the tiny random VAE that is far from seamless (measured 0.126 for 2 latent frames per call).
+CHUNK_TOLERANCE = 0.2
+
+
+def test_decode_in_temporal_chunks_is_the_vaes_own_framewise_decode(parts):
+    from diffusers import LTXPipeline
+    from diffusers.video_processor import VideoProcessor
+
+    model, vae, text_encoder, _ = parts
+    with torch.inference_mode():
+        (cond,) = DVTextEncode().encode(text_encoder, PROMPT, NEGATIVE, 128, True)
+        (latent,) = DVSampler().sample(model, W, H, 17, 2, 3.0, SEED, conditioning=cond)
+        full = DVVAEDecode().decode(vae, latent, 0, "off", 0, 0.0)[0]
+        whole = DVVAEDecode().decode(vae, latent, 5, "off", 0, 0.0)[0]  # 5 latent frames: one pass
+        chunked = DVVAEDecode().decode(vae, latent, 2, "off", 0, 0.0)[0]
+        # The same decode done by hand with diffusers' temporal tiling: 2 latent frames a call.
+        module = vae.module
+        latents = LTXPipeline._denormalize_latents(latent["samples"], module.latents_mean, module.latents_std,
+                                                   module.config.scaling_factor)
+        latents = 0.975 * latents + 0.025 * latent["dv_decode_noise"]
+        module.use_framewise_decoding = True
+        module.tile_sample_min_num_frames, module.tile_sample_stride_num_frames = 8, 4
+        try:
+            video = module.decode(latents, torch.tensor([0.03]), return_dict=False)[0]
+        finally:
+            module.use_framewise_decoding = False
+            module.tile_sample_min_num_frames, module.tile_sample_stride_num_frames = 16, 8
+        by_hand = torch.from_numpy(VideoProcessor(vae_scale_factor=4).postprocess_video(video, output_type="np")[0])
+    assert torch.equal(whole, full)
+    assert (chunked - by_hand).abs().max().item() <= 1e-6
+    assert chunked.shape == full.shape == (17, H, W, 3)
+    assert (chunked - full).abs().mean().item() < CHUNK_TOLERANCE
+    assert not vae.module.use_framewise_decoding  # restored for the next decode
