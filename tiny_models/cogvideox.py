@@ -6,9 +6,6 @@ is the real 226 so workflows made for the real model run unchanged on the tiny o
 
 from __future__ import annotations
 
-import os
-import tempfile
-
 
 def build_cogvideox(dest: str) -> str:
     import torch
@@ -18,15 +15,10 @@ def build_cogvideox(dest: str) -> str:
         CogVideoXPipeline,
         CogVideoXTransformer3DModel,
     )
-    from transformers import T5Config, T5EncoderModel, T5Tokenizer
 
-    from .tokenizers import build_t5_tokenizer
+    from .tokenizers import tiny_t5_text_side
 
-    with tempfile.TemporaryDirectory() as tmp:
-        tokenizer = T5Tokenizer.from_pretrained(build_t5_tokenizer(os.path.join(tmp, "tokenizer")))
-    torch.manual_seed(0)
-    text_encoder = T5EncoderModel(T5Config(vocab_size=len(tokenizer), d_model=32, d_ff=37, d_kv=8, num_layers=2,
-                                           num_heads=4, relative_attention_num_buckets=8)).eval()
+    tokenizer, text_encoder = tiny_t5_text_side()
     torch.manual_seed(0)
     transformer = CogVideoXTransformer3DModel(
         num_attention_heads=4, attention_head_dim=8, in_channels=4, out_channels=4, time_embed_dim=2,

@@ -7,9 +7,6 @@ shifting.
 
 from __future__ import annotations
 
-import os
-import tempfile
-
 
 def build_ltx(dest: str) -> str:
     import torch
@@ -19,15 +16,10 @@ def build_ltx(dest: str) -> str:
         LTXPipeline,
         LTXVideoTransformer3DModel,
     )
-    from transformers import T5Config, T5EncoderModel, T5Tokenizer
 
-    from .tokenizers import build_t5_tokenizer
+    from .tokenizers import tiny_t5_text_side
 
-    with tempfile.TemporaryDirectory() as tmp:
-        tokenizer = T5Tokenizer.from_pretrained(build_t5_tokenizer(os.path.join(tmp, "tokenizer")))
-    torch.manual_seed(0)
-    text_encoder = T5EncoderModel(T5Config(vocab_size=len(tokenizer), d_model=32, d_ff=37, d_kv=8, num_layers=2,
-                                           num_heads=4, relative_attention_num_buckets=8)).eval()
+    tokenizer, text_encoder = tiny_t5_text_side()
     torch.manual_seed(0)
     transformer = LTXVideoTransformer3DModel(
         in_channels=8, out_channels=8, patch_size=1, patch_size_t=1, num_attention_heads=4, attention_head_dim=8,

@@ -6,9 +6,6 @@ FlowMatch Euler with inverted sigmas (Mochi counts time from noise to data).
 
 from __future__ import annotations
 
-import os
-import tempfile
-
 # genmo/mochi-1-preview's scheduler/scheduler_config.json.
 SCHEDULER_CONFIG = {"num_train_timesteps": 1000, "shift": 1.0, "use_dynamic_shifting": False, "base_shift": 0.5,
                     "max_shift": 1.15, "base_image_seq_len": 256, "max_image_seq_len": 4096, "invert_sigmas": True}
@@ -17,15 +14,10 @@ SCHEDULER_CONFIG = {"num_train_timesteps": 1000, "shift": 1.0, "use_dynamic_shif
 def build_mochi(dest: str) -> str:
     import torch
     from diffusers import AutoencoderKLMochi, FlowMatchEulerDiscreteScheduler, MochiPipeline, MochiTransformer3DModel
-    from transformers import T5Config, T5EncoderModel, T5Tokenizer
 
-    from .tokenizers import build_t5_tokenizer
+    from .tokenizers import tiny_t5_text_side
 
-    with tempfile.TemporaryDirectory() as tmp:
-        tokenizer = T5Tokenizer.from_pretrained(build_t5_tokenizer(os.path.join(tmp, "tokenizer")))
-    torch.manual_seed(0)
-    text_encoder = T5EncoderModel(T5Config(vocab_size=len(tokenizer), d_model=32, d_ff=37, d_kv=8, num_layers=2,
-                                           num_heads=4, relative_attention_num_buckets=8)).eval()
+    tokenizer, text_encoder = tiny_t5_text_side()
     torch.manual_seed(0)
     transformer = MochiTransformer3DModel(
         patch_size=2, num_attention_heads=2, attention_head_dim=8, num_layers=2, pooled_projection_dim=16,

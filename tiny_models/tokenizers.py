@@ -147,3 +147,20 @@ def build_llama_tokenizer(out_dir: str, vocab_size: int = 1000, special_tokens: 
                                add_eos_token=False)
     tokenizer.save_pretrained(out_dir)
     return out_dir
+
+
+def tiny_t5_text_side(umt5: bool = False):
+    """(tokenizer, text encoder) of the T5 families' tiny models (CogVideoX, Mochi, LTX-Video; UMT5 for Wan):
+    the locally trained tokenizer and a 2-layer, 32-wide encoder seeded with 0, in eval mode."""
+    import tempfile
+
+    import torch
+    from transformers import T5Config, T5EncoderModel, T5Tokenizer, UMT5Config, UMT5EncoderModel
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tokenizer = T5Tokenizer.from_pretrained(build_t5_tokenizer(os.path.join(tmp, "tokenizer")))
+    config_cls, model_cls = (UMT5Config, UMT5EncoderModel) if umt5 else (T5Config, T5EncoderModel)
+    torch.manual_seed(0)
+    text_encoder = model_cls(config_cls(vocab_size=len(tokenizer), d_model=32, d_ff=37, d_kv=8, num_layers=2,
+                                        num_heads=4, relative_attention_num_buckets=8)).eval()
+    return tokenizer, text_encoder

@@ -6,22 +6,14 @@ UniPC on flow sigmas.
 
 from __future__ import annotations
 
-import os
-import tempfile
-
 
 def build_wan(dest: str) -> str:
     import torch
     from diffusers import AutoencoderKLWan, UniPCMultistepScheduler, WanPipeline, WanTransformer3DModel
-    from transformers import T5Tokenizer, UMT5Config, UMT5EncoderModel
 
-    from .tokenizers import build_t5_tokenizer
+    from .tokenizers import tiny_t5_text_side
 
-    with tempfile.TemporaryDirectory() as tmp:
-        tokenizer = T5Tokenizer.from_pretrained(build_t5_tokenizer(os.path.join(tmp, "tokenizer")))
-    torch.manual_seed(0)
-    text_encoder = UMT5EncoderModel(UMT5Config(vocab_size=len(tokenizer), d_model=32, d_ff=37, d_kv=8, num_layers=2,
-                                               num_heads=4, relative_attention_num_buckets=8)).eval()
+    tokenizer, text_encoder = tiny_t5_text_side(umt5=True)
     torch.manual_seed(0)
     vae = AutoencoderKLWan(base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
                            temperal_downsample=[False, True, True]).eval()
