@@ -1,27 +1,13 @@
 // Drops each file onto a running ComfyUI frontend (as app.handleFile does for a real drop) and prints, per
 // file, the node types of the graph it restored ([] when the frontend read no workflow from it).
 // Usage: node drop_roundtrip.mjs <comfy url> <screenshot dir> <file>...
-import { chromium } from "playwright-core";
+import { openEditor } from "./comfy_page.mjs";
 import fs from "node:fs";
 import path from "node:path";
 
 const [url, shots, ...files] = process.argv.slice(2);
 const TYPES = { ".mp4": "video/mp4", ".webm": "video/webm", ".gif": "image/gif", ".webp": "image/webp", ".png": "image/png" };
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
-const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
-const errors = [];
-page.on("pageerror", (e) => errors.push(e.message));
-// Without this the template browser opens over the canvas on a fresh user directory.
-await page.request.post(`${url}/settings/Comfy.TutorialCompleted`, { data: "true" });
-await page.goto(url);
-await page.waitForFunction(
-  () => window.app?.canvas && window.app.graph && window.app.extensionManager?.workflow?.activeWorkflow,
-  null, { timeout: 90000 });
-await page.waitForTimeout(1500);
+const { browser, page, errors } = await openEditor(url, { width: 1400, height: 900 });
 const restored = {};
 for (const file of files) {
   await page.evaluate(() => window.app.graph.clear());

@@ -1,27 +1,13 @@
 // Loads the editor with the pack, then checks its extension: loaded without console errors of ours, and
 // DVSampler's frame-count helper snapping num_frames and flagging width for the wired model's family.
 // Usage: node editor.mjs <comfy url> <screenshot dir> <UI workflow json>
-import { chromium } from "playwright-core";
+import { openEditor } from "./comfy_page.mjs";
 import fs from "node:fs";
 import path from "node:path";
 
 const [url, shots, workflowFile] = process.argv.slice(2);
 const workflow = JSON.parse(fs.readFileSync(workflowFile, "utf8"));
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
-const page = await browser.newPage({ viewport: { width: 1500, height: 900 } });
-const errors = [];
-page.on("pageerror", (e) => errors.push(`pageerror: ${e.message}`));
-page.on("console", (m) => { if (m.type() === "error") errors.push(`console: ${m.text()} @ ${m.location()?.url ?? ""}`); });
-await page.request.post(`${url}/settings/Comfy.TutorialCompleted`, { data: "true" });
-await page.goto(url);
-await page.waitForFunction(
-  () => window.app?.canvas && window.app.graph && window.app.extensionManager?.workflow?.activeWorkflow,
-  null, { timeout: 90000 });
-await page.waitForTimeout(1500);
+const { browser, page, errors } = await openEditor(url, { width: 1500, height: 900 });
 const extensions = await page.evaluate(async () => (await (await fetch("/extensions")).json()));
 // What the editor shows for each of the pack's nodes: its description (the node's tooltip) and category.
 const nodeDefs = await page.evaluate(() => Object.entries(window.LiteGraph.registered_node_types)

@@ -1,23 +1,10 @@
 // Adds a DVLoadVideo node choosing a file from the input folder and reports the preview it shows.
 // Usage: node load_preview.mjs <comfy url> <screenshot dir> <file name in the input folder>
-import { chromium } from "playwright-core";
+import { openEditor } from "./comfy_page.mjs";
 import path from "node:path";
 
 const [url, shots, file] = process.argv.slice(2);
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
-const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
-const errors = [];
-page.on("pageerror", (e) => errors.push(`pageerror: ${e.message}`));
-await page.request.post(`${url}/settings/Comfy.TutorialCompleted`, { data: "true" });
-await page.goto(url);
-await page.waitForFunction(
-  () => window.app?.canvas && window.app.graph && window.app.extensionManager?.workflow?.activeWorkflow,
-  null, { timeout: 90000 });
-await page.waitForTimeout(1500);
+const { browser, page, errors } = await openEditor(url, { width: 1400, height: 900 });
 const result = await page.evaluate(async (file) => {
   window.app.graph.clear();
   const node = window.LiteGraph.createNode("DVLoadVideo");

@@ -1,27 +1,13 @@
 // Runs a workflow in the real frontend (queued like the Run button) and reports the preview the
 // DVVideoCombine node shows afterwards: the element, its source's HTTP status, and the video's duration.
 // Usage: node preview.mjs <comfy url> <screenshot dir> <UI workflow json> <label>
-import { chromium } from "playwright-core";
+import { openEditor } from "./comfy_page.mjs";
 import fs from "node:fs";
 import path from "node:path";
 
 const [url, shots, workflowFile, label] = process.argv.slice(2);
 const workflow = JSON.parse(fs.readFileSync(workflowFile, "utf8"));
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--autoplay-policy=no-user-gesture-required"],
-});
-const page = await browser.newPage({ viewport: { width: 1600, height: 900 } });
-const errors = [];
-page.on("pageerror", (e) => errors.push(`pageerror: ${e.message}`));
-await page.request.post(`${url}/settings/Comfy.TutorialCompleted`, { data: "true" });
-await page.goto(url);
-await page.waitForFunction(
-  () => window.app?.canvas && window.app.graph && window.app.extensionManager?.workflow?.activeWorkflow,
-  null, { timeout: 90000 });
-await page.waitForTimeout(1500);
+const { browser, page, errors } = await openEditor(url, { width: 1600, height: 900, extraArgs: ["--autoplay-policy=no-user-gesture-required"] });
 await page.evaluate(async (wf) => { await window.app.loadGraphData(wf, true, true, "preview-test"); }, workflow);
 await page.waitForTimeout(1000);
 const promptId = await page.evaluate(async () => {

@@ -43,5 +43,6 @@ def test_every_format_restores_its_workflow_on_drop(comfy, browser_scripts, tmp_
         if name.endswith(".gif"):
             continue  # the frontend reads nothing from a gif: its PNG (checked below) restores the graph
         assert sorted(result["restored"][name]) == sorted(expected), f"{name}: {result['restored'][name]}"
-    ours = [e for e in result["errors"] if not e.startswith(KNOWN_PAGE_ERRORS)]
+    ours = [e for e in result["errors"] if not any(known in e for known in KNOWN_PAGE_ERRORS)
+            and ("diffusers_video" in e or "/dv/" in e)]
     assert ours == []
