@@ -64,7 +64,8 @@ def sample(node: str, model: DVModel, scheduler: DVSchedulerSpec, params: Sample
                    for key, value in cond.embeds.items()}
     call_kwargs.update(height=params.height, width=params.width, num_frames=params.num_frames,
                        num_inference_steps=params.num_inference_steps, guidance_scale=params.guidance_scale,
-                       frame_rate=int(inputs.option("frame_rate", 24)))
+                       frame_rate=int(inputs.option("frame_rate", 24)),
+                       guidance_rescale=float(inputs.option("guidance_rescale", 0.0)))
     if task == "i2v":
         from .svd import to_pil
 
@@ -83,8 +84,9 @@ def sample(node: str, model: DVModel, scheduler: DVSchedulerSpec, params: Sample
     drawn: dict[str, Any] = {}
 
     def draw_decode_noise(generator) -> None:
-        # LTXPipeline draws this right after its loop, from the same generator, when it decodes itself.
-        drawn["noise"] = randn_tensor(shape, generator=generator, device=torch.device("cpu"), dtype=torch.float32)
+        # LTXPipeline draws this right after its loop, from the same generator, when it decodes itself, in the
+        # prompt embeddings' dtype (a bf16 draw is not always an fp32 draw rounded, so the dtype matters).
+        drawn["noise"] = randn_tensor(shape, generator=generator, device=torch.device("cpu"), dtype=dtype)
 
     packed = run_denoise(pipe, call_kwargs, params, FAMILY.comfy_latent_format, lambda x: x, after=draw_decode_noise)
     latents = pipe._unpack_latents(packed, *shape[2:], pipe.transformer_spatial_patch_size,
@@ -115,8 +117,10 @@ def decode(node: str, vae: DVVAE, latent: dict[str, Any], settings: decode_util.
         noise = latent.get("dv_decode_noise")
         if noise is None or tuple(noise.shape) != tuple(latents.shape):
             noise = torch.randn(latents.shape, generator=torch.Generator().manual_seed(0))  # latents from elsewhere
-        scale = float(latent.get("dv_decode_noise_scale", 0.025))
-        latents = (1 - scale) * latents + scale * noise.to(device=device, dtype=latents.dtype)
+        # Mixed in the noise's dtype (the sampling dtype), as the pipeline mixes in its prompt embeddings' dtype.
+        scale = torch.tensor(float(latent.get("dv_decode_noise_scale", 0.025)), dtype=noise.dtype, device=device)
+        latents = latents.to(noise.dtype)
+        latents = (1 - scale) * latents + scale * noise.to(device=device)
         timestep = torch.tensor([float(latent.get("dv_decode_timestep", 0.03))], device=device, dtype=dtype)
     spatial, temporal = vae.geometry.spatial, vae.geometry.temporal
     overrides = decode_util.strided_tiling(settings, spatial)

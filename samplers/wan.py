@@ -34,10 +34,17 @@ def encode(node: str, te: DVTextEncoder, prompt: str, negative_prompt: str, max_
                                    truncate, ("prompt_embeds", "negative_prompt_embeds"))
 
 
+# Wan2.1-I2V's image cross-attention splits the text tokens from the CLIP tokens by position, taking the last
+# 512 as text (hardcoded in diffusers' WanAttnProcessor), so its prompts must be padded to exactly 512.
+I2V_TEXT_TOKENS = 512
+
+
 def is_image_to_video_model(model: DVModel) -> bool:
     """The I2V DiT takes the noise, a frame mask and the first frame's latents (16 + 4 + 16 channels) and
-    CLIP image embeddings; the T2V DiT the noise alone."""
-    return model.module.config.image_dim is not None
+    CLIP image embeddings; the T2V DiT the noise alone. Wan2.2's I2V DiT has the extra channels but no
+    image_dim, so the channels are what tell."""
+    config = model.module.config
+    return config.image_dim is not None or int(config.in_channels) != int(config.out_channels)
 
 
 def _check_task(node: str, model: DVModel, inputs: SampleInputs) -> str:
@@ -51,9 +58,23 @@ def _check_task(node: str, model: DVModel, inputs: SampleInputs) -> str:
     if not is_image_to_video_model(model):
         raise DVInputError(node, "image", f"'{model.source}' is a {FAMILY.label} text-to-video model; it cannot "
                            "start from an image.", "an image-to-video model (Wan2.1-I2V), or disconnect 'image'.")
+    config = model.module.config
+    if config.image_dim is None:
+        raise DVInputError(node, "model", f"'{model.source}' is an image-to-video DiT without a CLIP image input "
+                           "(Wan2.2 I2V), which this pack does not drive.",
+                           "a Wan2.1 image-to-video model (Wan2.1-I2V-14B-480P/720P-Diffusers).")
+    if getattr(config, "pos_embed_seq_len", None) is not None:
+        raise DVInputError(node, "model", f"'{model.source}' is a first-last-frame model (Wan2.1-FLF2V), which "
+                           "needs a last frame that DVSampler has no input for.",
+                           "a Wan2.1 image-to-video model (Wan2.1-I2V-14B-480P/720P-Diffusers).")
     if inputs.vae is None:
         raise DVInputError(node, "vae", f"{FAMILY.label} image-to-video encodes the image with its VAE, and none "
                            "is wired in.", "the VAE from the same folder.")
+    vae_channels = getattr(inputs.vae.module.config, "z_dim", None)
+    if inputs.vae.family.id != FAMILY.id or vae_channels != int(config.out_channels):
+        raise DVInputError(node, "vae", f"the image is encoded to the model's latents, and this is a "
+                           f"{inputs.vae.family.label} VAE with {vae_channels or '?'} latent channels where the model "
+                           f"has {config.out_channels}.", "the Wan2.1 VAE (AutoencoderKLWan) from the same folder.")
     for role in ("image_encoder", "image_processor"):
         if role not in model.companions:
             raise DVInputError(node, "model", f"this image-to-video model came without its {role}.",
@@ -72,6 +93,12 @@ def sample(node: str, model: DVModel, scheduler: DVSchedulerSpec, params: Sample
         raise DVInputError(node, "conditioning", f"the text embeddings have width "
                            f"{cond.embeds['prompt_embeds'].shape[-1]}, but this transformer expects {text_dim}.",
                            "the UMT5 text encoder from the same Wan folder.")
+    tokens = int(cond.embeds["prompt_embeds"].shape[1])
+    splits_by_position = getattr(model.module.config, "added_kv_proj_dim", None) is not None
+    if task == "i2v" and splits_by_position and tokens != I2V_TEXT_TOKENS:
+        raise DVInputError(node, "conditioning", f"the prompt was encoded to {tokens} tokens; {FAMILY.label} "
+                           f"image-to-video tells text from image tokens by position and needs exactly "
+                           f"{I2V_TEXT_TOKENS}.", f"max_sequence_length {I2V_TEXT_TOKENS} on DVTextEncode.")
     dtype, device = model.managed.dtype, model.managed.device
     call_kwargs = {
         "prompt_embeds": cond.embeds["prompt_embeds"].to(device=device, dtype=dtype),

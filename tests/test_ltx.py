@@ -36,18 +36,37 @@ def parts(path):
         return DVPipelineLoader().load("tiny-ltx", "fp32")
 
 
-def graph(parts, guidance=3.0, decode_timestep=0.03, noise_scale=0.025, frame_rate=24, **inputs):
+@pytest.fixture(scope="module")
+def path_090(tiny_models_dir):
+    """The same tiny model with LTX-Video 0.9.0's VAE: no timestep conditioning, so no decode noise."""
+    import os
+
+    from diffusers_video.tiny_models.ltx import build_ltx
+
+    dest = os.path.join(tiny_models_dir, "diffusers", "tiny-ltx-090")
+    if not os.path.isfile(os.path.join(dest, "model_index.json")):
+        build_ltx(dest, timestep_conditioning=False)
+    return dest
+
+
+@pytest.fixture(scope="module")
+def parts_090(path_090):
+    with torch.inference_mode():
+        return DVPipelineLoader().load("tiny-ltx-090", "fp32")
+
+
+def graph(parts, guidance=3.0, decode_timestep=0.03, noise_scale=0.025, frame_rate=24, rescale=0.0, **inputs):
     model, vae, text_encoder, _ = parts
     with torch.inference_mode():
         (options,) = LTXOptions().build(frame_rate=frame_rate, decode_timestep=decode_timestep,
-                                        decode_noise_scale=noise_scale)
+                                        decode_noise_scale=noise_scale, guidance_rescale=rescale)
         (cond,) = DVTextEncode().encode(text_encoder, PROMPT, NEGATIVE, 128, True)
         (latent,) = DVSampler().sample(model, W, H, F, STEPS, guidance, SEED, conditioning=cond, options=options,
                                        **inputs)
         return DVVAEDecode().decode(vae, latent, 0, "off", 0, 0.0)[0]
 
 
-def reference(path, task="t2v", guidance=3.0, decode_timestep=0.03, noise_scale=0.025, frame_rate=24):
+def reference(path, task="t2v", guidance=3.0, decode_timestep=0.03, noise_scale=0.025, frame_rate=24, rescale=0.0):
     from diffusers import LTXImageToVideoPipeline, LTXPipeline
     from diffusers_video.samplers.svd import to_pil
 
@@ -56,7 +75,7 @@ def reference(path, task="t2v", guidance=3.0, decode_timestep=0.03, noise_scale=
     extra = {"image": to_pil(first_frame())} if task == "i2v" else {}
     out = pipe(prompt=PROMPT, negative_prompt=NEGATIVE, width=W, height=H, num_frames=F, num_inference_steps=STEPS,
                guidance_scale=guidance, frame_rate=frame_rate, decode_timestep=decode_timestep,
-               decode_noise_scale=noise_scale, max_sequence_length=128,
+               decode_noise_scale=noise_scale, guidance_rescale=rescale, max_sequence_length=128,
                generator=torch.Generator("cpu").manual_seed(SEED), output_type="np", **extra)
     return torch.from_numpy(out.frames[0])
 
@@ -76,9 +95,28 @@ def test_decode_timestep_and_noise_reach_the_vae(parts, path):
     assert (frames - graph(parts)).abs().max().item() > 1e-3  # they change the video
 
 
-def test_image_to_video_matches_pipeline(parts, path):
-    frames = graph(parts, vae=parts[1], image=first_frame())
-    assert (frames - reference(path, "i2v")).abs().max().item() <= PARITY_TOLERANCE
+def test_guidance_rescale_matches_pipeline(parts, path):
+    frames = graph(parts, rescale=0.7)
+    assert (frames - reference(path, rescale=0.7)).abs().max().item() <= PARITY_TOLERANCE
+    assert (frames - graph(parts)).abs().max().item() > 1e-4  # it changes the video
+
+
+@pytest.mark.parametrize("guidance", [3.0, 1.0], ids=["cfg", "no-cfg"])
+def test_image_to_video_matches_pipeline(parts, path, guidance):
+    frames = graph(parts, guidance, vae=parts[1], image=first_frame())
+    assert (frames - reference(path, "i2v", guidance)).abs().max().item() <= PARITY_TOLERANCE
+
+
+@pytest.mark.parametrize("task", ["t2v", "i2v"])
+def test_vae_without_timestep_conditioning_matches_pipeline(parts_090, path_090, task):
+    """LTX-Video 0.9.0: the VAE decodes without a timestep, and decode_timestep / decode_noise_scale do nothing
+    (in the pipeline as in the graph)."""
+    assert not parts_090[1].module.config.timestep_conditioning
+    inputs = {"vae": parts_090[1], "image": first_frame()} if task == "i2v" else {}
+    frames = graph(parts_090, decode_timestep=0.2, noise_scale=0.3, **inputs)
+    assert (frames - reference(path_090, task, decode_timestep=0.2, noise_scale=0.3)).abs().max().item() \
+        <= PARITY_TOLERANCE
+    assert torch.equal(frames, graph(parts_090, **inputs))
 
 
 def test_bad_inputs_name_the_input(parts):
@@ -140,3 +178,17 @@ def test_decode_in_temporal_chunks_is_the_vaes_own_framewise_decode(parts):
     assert chunked.shape == full.shape == (17, H, W, 3)
     assert (chunked - full).abs().mean().item() < CHUNK_TOLERANCE
     assert not vae.module.use_framewise_decoding  # restored for the next decode
+
+
+def test_bf16_matches_pipeline_in_bf16(path):
+    """The decode noise is drawn and mixed in the sampling dtype, as the pipeline does (measured 0.0)."""
+    from diffusers import LTXPipeline
+
+    with torch.inference_mode():
+        parts = DVPipelineLoader().load("tiny-ltx", "bf16")
+    frames = graph(parts)
+    pipe = LTXPipeline.from_pretrained(path, dtype=torch.bfloat16)
+    out = pipe(prompt=PROMPT, negative_prompt=NEGATIVE, width=W, height=H, num_frames=F, num_inference_steps=STEPS,
+               guidance_scale=3.0, frame_rate=24, decode_timestep=0.03, decode_noise_scale=0.025,
+               max_sequence_length=128, generator=torch.Generator("cpu").manual_seed(SEED), output_type="np")
+    assert (frames - torch.from_numpy(out.frames[0])).abs().max().item() <= PARITY_TOLERANCE

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import pytest
@@ -36,12 +37,20 @@ def parts(path):
         return DVPipelineLoader().load(os.path.basename(path), "fp32")
 
 
-def graph(parts, guidance, **inputs):
-    model, vae, text_encoder, _ = parts
+def graph(parts, guidance, width=W, height=H, frames=F, tokens=512, text_encoder=None, **inputs):
+    model, vae, own_text_encoder, _ = parts
     with torch.inference_mode():
-        (cond,) = DVTextEncode().encode(text_encoder, PROMPT, NEGATIVE, 512, True)
-        (latent,) = DVSampler().sample(model, W, H, F, STEPS, guidance, SEED, conditioning=cond, **inputs)
+        (cond,) = DVTextEncode().encode(text_encoder or own_text_encoder, PROMPT, NEGATIVE, tokens, True)
+        (latent,) = DVSampler().sample(model, width, height, frames, STEPS, guidance, SEED, conditioning=cond,
+                                       **inputs)
         return DVVAEDecode().decode(vae, latent, 0, "off", 0, 0.0)[0]
+
+
+def refused(parts, input_name: str, match: str, **kwargs) -> None:
+    """The run fails before sampling with a DVInputError naming DVSampler and the input to fix."""
+    with pytest.raises(DVInputError, match=match) as info:
+        graph(parts, 5.0, **kwargs)
+    assert f"DVSampler: input '{input_name}'" in str(info.value)
 
 
 @pytest.mark.parametrize("guidance", [5.0, 1.0], ids=["cfg", "no-cfg"])
@@ -60,20 +69,51 @@ def test_graph_matches_pipeline(parts, path, guidance):
 
 
 def test_image_model_needs_an_image_and_its_vae(parts):
-    with pytest.raises(DVInputError, match="image-to-video model, and no image") as info:
-        graph(parts, 5.0, vae=parts[1])
-    assert "DVSampler" in str(info.value) and "image" in str(info.value)
-    with pytest.raises(DVInputError, match="encodes the image with its VAE"):
-        graph(parts, 5.0, image=first_frame())
+    refused(parts, "image", "image-to-video model, and no image", vae=parts[1])
+    refused(parts, "vae", "encodes the image with its VAE", image=first_frame())
 
 
 def test_text_model_given_an_image_is_refused(tiny_models_dir, path):
     with torch.inference_mode():
         t2v = DVPipelineLoader().load("tiny-wan", "fp32")
-    with pytest.raises(DVInputError, match="text-to-video model; it cannot start from an image"):
-        graph(t2v, 5.0, vae=t2v[1], image=first_frame())
+    refused(t2v, "image", "text-to-video model; it cannot start from an image", vae=t2v[1], image=first_frame())
 
 
 def test_video_input_is_refused(parts):
-    with pytest.raises(DVInputError, match="takes no video"):
-        graph(parts, 5.0, vae=parts[1], image=first_frame(), video=first_frame())
+    refused(parts, "video", "takes no video", vae=parts[1], image=first_frame(), video=first_frame())
+
+
+def test_frames_and_size_are_checked(parts):
+    refused(parts, "num_frames", "nearest: 5 or 9", frames=6, vae=parts[1], image=first_frame())
+    refused(parts, "width", "not divisible by 16", width=40, vae=parts[1], image=first_frame())
+
+
+def test_prompt_must_be_512_tokens(parts):
+    """The I2V DiT takes the last 512 context tokens as text and the rest as image: other lengths would
+    silently mix the two."""
+    refused(parts, "conditioning", "needs exactly 512", tokens=226, vae=parts[1], image=first_frame())
+
+
+def test_other_familys_text_encoder_and_vae_are_refused(parts, tiny_models_dir):
+    with torch.inference_mode():
+        _, cog_vae, cog_text_encoder, _ = DVPipelineLoader().load("tiny-cogvideox", "fp32")
+    refused(parts, "conditioning", "CogVideoX", text_encoder=cog_text_encoder, vae=parts[1], image=first_frame())
+    refused(parts, "vae", "CogVideoX VAE", vae=cog_vae, image=first_frame())
+
+
+def test_model_without_its_image_encoder_is_refused(parts):
+    model = dataclasses.replace(parts[0], companions={})
+    refused((model, *parts[1:]), "model", "without its image_encoder", vae=parts[1], image=first_frame())
+
+
+@pytest.mark.parametrize("extra, match", [({"image_dim": None}, "Wan2.2 I2V"),
+                                          ({"pos_embed_seq_len": 2 * 32 * 32 + 2}, "FLF2V")],
+                         ids=["wan22-i2v", "flf2v"])
+def test_unsupported_image_models_are_named(parts, extra, match):
+    from diffusers import WanTransformer3DModel
+    from diffusers_video.host import ManagedModule
+
+    config = {**parts[0].module.config, **extra}
+    transformer = WanTransformer3DModel.from_config(config).eval()
+    model = dataclasses.replace(parts[0], managed=ManagedModule(transformer, "variant"))
+    refused((model, *parts[1:]), "model", match, vae=parts[1], image=first_frame())

@@ -8,7 +8,8 @@ shifting.
 from __future__ import annotations
 
 
-def build_ltx(dest: str) -> str:
+def build_ltx(dest: str, timestep_conditioning: bool = True) -> str:
+    """timestep_conditioning=False gives LTX-Video 0.9.0's VAE, which decodes without a timestep or noise."""
     import torch
     from diffusers import (
         AutoencoderKLLTXVideo,
@@ -32,7 +33,7 @@ def build_ltx(dest: str) -> str:
         decoder_layers_per_block=(1, 1, 1, 1, 1), spatio_temporal_scaling=(True, True, False, False),
         decoder_spatio_temporal_scaling=(True, True, False, False),
         decoder_inject_noise=(False, False, False, False, False), upsample_residual=(False, False, False, False),
-        upsample_factor=(1, 1, 1, 1), timestep_conditioning=True, patch_size=1, patch_size_t=1,
+        upsample_factor=(1, 1, 1, 1), timestep_conditioning=timestep_conditioning, patch_size=1, patch_size_t=1,
         encoder_causal=True, decoder_causal=False,
     ).eval()
     scheduler = FlowMatchEulerDiscreteScheduler(

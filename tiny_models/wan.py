@@ -33,10 +33,14 @@ def build_wan(dest: str) -> str:
 def build_wan_i2v(dest: str) -> str:
     """A tiny Wan2.1 image-to-video folder (as Wan-AI/Wan2.1-I2V-14B-480P-Diffusers): the text side and VAE
     of the tiny text-to-video model, a transformer that also takes the image latents and mask (36 input
-    channels) and CLIP image embeddings, and a CLIP vision encoder (configs as diffusers' own test)."""
+    channels) and CLIP image embeddings, and a CLIP vision encoder (configs as diffusers' own test).
+
+    Unlike that test, the transformer has added_kv_proj_dim (= its inner dim, as the released model) so the
+    CLIP tokens go through the separate image cross-attention, and the encoder is a CLIPVisionModel, the
+    class the released folder names."""
     import torch
     from diffusers import WanImageToVideoPipeline, WanPipeline, WanTransformer3DModel
-    from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModelWithProjection
+    from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModel
 
     from .cache import tiny_model_path
 
@@ -45,11 +49,11 @@ def build_wan_i2v(dest: str) -> str:
     transformer = WanTransformer3DModel(
         patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12, in_channels=36, out_channels=16,
         text_dim=32, freq_dim=256, ffn_dim=32, num_layers=2, cross_attn_norm=True, qk_norm="rms_norm_across_heads",
-        rope_max_seq_len=32, image_dim=4,
+        rope_max_seq_len=32, image_dim=4, added_kv_proj_dim=24,
     ).eval()
     torch.manual_seed(0)
-    image_encoder = CLIPVisionModelWithProjection(CLIPVisionConfig(
-        hidden_size=4, projection_dim=4, num_hidden_layers=2, num_attention_heads=2, image_size=32,
+    image_encoder = CLIPVisionModel(CLIPVisionConfig(
+        hidden_size=4, num_hidden_layers=2, num_attention_heads=2, image_size=32,
         intermediate_size=16, patch_size=1)).eval()
     image_processor = CLIPImageProcessor(crop_size=32, size=32)
     WanImageToVideoPipeline(

@@ -26,6 +26,9 @@ FAMILY = Family(
                    "0.9.0 ignores it). Higher smooths more.", 0.0, 1.0, 0.005),
         OptionSpec("decode_noise_scale", "FLOAT", 0.025, "Noise mixed into the latents before that decode "
                    "(the model card's 0.025).", 0.0, 1.0, 0.005),
+        OptionSpec("guidance_rescale", "FLOAT", 0.0, "Pull the guided prediction's spread back towards the "
+                   "prompt-only one (0 off; ~0.7 in the paper) against over-saturation at high guidance. "
+                   "Only acts with guidance_scale > 1.", 0.0, 1.0, 0.05),
     ),
     options_node="DVLTXOptions",
 )
