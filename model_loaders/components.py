@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..families.spec import Family, LatentGeometry
 from ..host import ManagedModule
-from .families import Family, LatentGeometry
 
 
 @dataclass(eq=False)

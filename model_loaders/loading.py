@@ -14,9 +14,9 @@ from typing import Any
 
 from .. import host
 from ..errors import DVInputError
+from ..families import Family, all_families, family_for_class, task_for_pipeline
 from . import single_file, storage
 from .components import DVVAE, DVModel, DVSchedulerSpec, DVTextEncoder, geometry_from_config
-from .families import FAMILIES, Family, family_for_class, task_for_pipeline
 
 DTYPES = ["auto", "fp32", "bf16", "fp16"]  # a list: ComfyUI treats only lists as combos
 TRUSTED_LIBRARIES = ("diffusers", "transformers")
@@ -36,7 +36,7 @@ def read_json(path: str) -> dict[str, Any]:
 
 
 def supported_pipelines() -> str:
-    return ", ".join(name for fam in FAMILIES for name in fam.pipeline_classes.values())
+    return ", ".join(name for fam in all_families() for name in fam.pipeline_classes.values())
 
 
 # ----------------------------------------------------------------------------------------- listings
@@ -69,7 +69,7 @@ def list_component_folders(class_names: tuple[str, ...] | None, role: str) -> li
 
 def _all_classes(role: str) -> set[str]:
     attr = {"model": "model_classes", "vae": "vae_classes", "text_encoder": "text_encoder_classes"}[role]
-    return {c for fam in FAMILIES for c in getattr(fam, attr)}
+    return {c for fam in all_families() for c in getattr(fam, attr)}
 
 
 # ------------------------------------------------------------------------------------------ loading

@@ -12,7 +12,7 @@ import os
 from typing import Any
 
 from ..errors import DVInputError
-from .families import FAMILIES, Family
+from ..families import Family, all_families
 
 SINGLE_FILE_EXTENSIONS = (".safetensors", ".sft")
 CONFIG_FROM_HUB = "from Hugging Face (detected model)"
@@ -64,7 +64,7 @@ def detect(path: str, role: str, node: str, input_name: str) -> tuple[Family, st
         except Exception:  # noqa: BLE001 - detection reads shapes of keys it expects; other files may lack them
             model_type = ""
         found = next((hit for prefix, hit in MODEL_TYPES.items() if model_type.startswith(prefix)), None)
-    known = {fam.id: fam for fam in FAMILIES}
+    known = {fam.id: fam for fam in all_families()}
     table = VAE_KEYS if role == "vae" else MODEL_TYPES
     readable = sorted({known[f].label for f, _ in table.values() if f in known})
     if found is None or found[0] not in known:

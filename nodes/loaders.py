@@ -197,8 +197,8 @@ class DVApplyMotionAdapter:
 
     def apply(self, model, motion_adapter):
         from ..errors import expect_type
+        from ..families.animatediff import apply_motion_adapter
         from ..model_loaders.components import DVModel
-        from ..samplers.animatediff import apply_motion_adapter
 
         expect_type("DVApplyMotionAdapter", "model", model, DVModel, "a DV_MODEL")
         expect_type("DVApplyMotionAdapter", "motion_adapter", motion_adapter, DVMotionAdapter, "a DV_MOTION_ADAPTER")

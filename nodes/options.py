@@ -1,6 +1,6 @@
 """Options nodes: family extras for DVSampler (SVD's motion_bucket_id, LTX's decode_timestep, ...).
 
-One node per family that declares options in its spec module (model_loaders/family_specs/), generated
+One node per family that declares options in its spec module (families/<id>.py), generated
 from that data so adding an extra is one OptionSpec line, and the widget names are the pipeline's own
 argument names. Options nodes chain: wire one into another's `options` input to combine them.
 """
@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import expect_type
+from ..families import Family, all_families
 from ..model_loaders.components import DVSamplerOptions
-from ..model_loaders.families import FAMILIES, Family
 
 CATEGORY = "DiffusersVideo/options"
 
@@ -50,4 +50,4 @@ def _make_options_node(family: Family) -> type:
     )
 
 
-NODES = [_make_options_node(family) for family in FAMILIES if family.options]
+NODES = [_make_options_node(family) for family in all_families() if family.options]

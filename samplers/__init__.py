@@ -1,16 +1,8 @@
-"""Running the denoising loop and the VAE through the diffusers pipelines.
+"""The shared drivers every family module (families/<id>.py) uses around its diffusers pipelines.
 
-One glue module per family (named by `Family.glue` in model_loaders/family_specs/<family>.py) provides:
-
-- `DEFAULT_SCHEDULER: DVSchedulerSpec`, used when neither the model folder nor DVScheduler gives one;
-- `encode(node, text_encoder, prompt, negative_prompt, max_sequence_length, truncate) -> DVConditioning`
-  (families driven by text), through the pipeline's own `encode_prompt`;
-- `sample(node, model, scheduler, params: SampleParams, inputs: SampleInputs) -> LATENT dict` with
-  "samples" as [B, C, F, H, W] and "dv_family" set, through the pipeline's own `__call__`
-  (`pipeline.run_denoise` adds progress, interrupt, previews and seeding);
-- `decode(node, vae, latent, settings: DecodeSettings) -> IMAGE`, exactly as the pipeline decodes.
-
-Shared pieces: `pipeline` (driving a pipeline), `validate` (frame/size/conditioning checks), `decode`
-(chunking, tiling, progress per chunk, IMAGE conversion). Glue modules import diffusers inside functions,
-so importing the pack stays cheap.
+`pipeline` (driving a pipeline's own __call__ as the loop: progress, interrupt, previews, seeding), `validate`
+(frame/size/conditioning checks), `decode` and `decode_auto` (chunking, tiling, progress per chunk, IMAGE
+conversion, out-of-memory retries), `clip_text` (prompt encoding through a pipeline's encode_prompt) and
+`image_input` (IMAGE inputs as the pipelines take them). The contract a family module keeps is
+`families.spec.FamilyGlue`.
 """

@@ -8,8 +8,8 @@ from collections.abc import Callable
 
 from .. import host
 from ..errors import DVInputError
+from ..families.spec import Family
 from ..model_loaders.components import DVConditioning, DVTextEncoder
-from ..model_loaders.families import Family
 
 log = logging.getLogger("DiffusersVideo")
 

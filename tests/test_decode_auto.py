@@ -7,10 +7,10 @@ import pytest
 import torch
 from diffusers_video import host
 from diffusers_video.errors import DVInputError
+from diffusers_video.families import cogvideox as glue
 from diffusers_video.nodes.loaders import DVPipelineLoader
 from diffusers_video.nodes.sampling import DVSampler, DVTextEncode
 from diffusers_video.nodes.vae import DVVAEDecode
-from diffusers_video.samplers import cogvideox as glue
 from diffusers_video.samplers import decode_auto
 
 

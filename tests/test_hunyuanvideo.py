@@ -7,11 +7,11 @@ import os
 import pytest
 import torch
 from diffusers_video.errors import DVInputError
+from diffusers_video.families.hunyuanvideo import prompt_template
 from diffusers_video.nodes.loaders import DVPipelineLoader, DVTextEncoderLoader
 from diffusers_video.nodes.options import NODES as OPTION_NODES
 from diffusers_video.nodes.sampling import DVSampler, DVScheduler, DVTextEncode
 from diffusers_video.nodes.vae import DVVAEDecode
-from diffusers_video.samplers.hunyuanvideo import prompt_template
 
 PROMPT, NEGATIVE = "a panda plays guitar in the forest", "blurry, low quality"
 # 17 frames = 5 latent frames: more than the VAE's 4-frame window, so its framewise decode is exercised.

@@ -7,11 +7,11 @@ import os
 import pytest
 import torch
 from diffusers_video.errors import DVInputError
+from diffusers_video.families.i2vgenxl import _first_frame_pil
 from diffusers_video.nodes.loaders import DVPipelineLoader
 from diffusers_video.nodes.options import NODES as OPTION_NODES
 from diffusers_video.nodes.sampling import DVSampler, DVTextEncode
 from diffusers_video.nodes.vae import DVVAEDecode
-from diffusers_video.samplers.i2vgenxl import _first_frame_pil
 
 PROMPT, NEGATIVE = "a red fox runs through the snow", "blurry, low quality, motionless"
 W, H, F, STEPS, SEED = 64, 48, 4, 3, 7

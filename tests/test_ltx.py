@@ -68,7 +68,7 @@ def graph(parts, guidance=3.0, decode_timestep=0.03, noise_scale=0.025, frame_ra
 
 def reference(path, task="t2v", guidance=3.0, decode_timestep=0.03, noise_scale=0.025, frame_rate=24, rescale=0.0):
     from diffusers import LTXImageToVideoPipeline, LTXPipeline
-    from diffusers_video.samplers.svd import to_pil
+    from diffusers_video.samplers.image_input import to_pil
 
     cls = LTXImageToVideoPipeline if task == "i2v" else LTXPipeline
     pipe = cls.from_pretrained(path)

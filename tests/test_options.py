@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 from diffusers_video.errors import DVInputError
-from diffusers_video.model_loaders.families import FAMILIES, OptionSpec
+from diffusers_video.families import FAMILIES, OptionSpec
 from diffusers_video.nodes.options import _make_options_node
 from diffusers_video.nodes.sampling import DVSampler
 

@@ -11,7 +11,7 @@ from diffusers_video.nodes.loaders import DVPipelineLoader
 from diffusers_video.nodes.options import NODES as OPTION_NODES
 from diffusers_video.nodes.sampling import DVSampler
 from diffusers_video.nodes.vae import DVVAEDecode
-from diffusers_video.samplers.svd import to_pil
+from diffusers_video.samplers.image_input import to_pil
 
 W, H, F, STEPS, SEED = 64, 48, 6, 3, 5
 PARITY_TOLERANCE = 1e-5  # fp32 CPU; measured 0.0

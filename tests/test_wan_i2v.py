@@ -56,7 +56,7 @@ def refused(parts, input_name: str, match: str, **kwargs) -> None:
 @pytest.mark.parametrize("guidance", [5.0, 1.0], ids=["cfg", "no-cfg"])
 def test_graph_matches_pipeline(parts, path, guidance):
     from diffusers import WanImageToVideoPipeline
-    from diffusers_video.samplers.svd import to_pil
+    from diffusers_video.samplers.image_input import to_pil
 
     frames = graph(parts, guidance, vae=parts[1], image=first_frame())
     pipe = WanImageToVideoPipeline.from_pretrained(path)

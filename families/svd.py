@@ -1,4 +1,6 @@
-"""Stable Video Diffusion glue: StableVideoDiffusionPipeline from an image, its temporal VAE decoder."""
+"""Stable Video Diffusion (Stability AI): image-to-video with a CLIP image encoder and a temporal VAE decoder.
+
+Stable Video Diffusion glue: StableVideoDiffusionPipeline from an image, its temporal VAE decoder."""
 
 from __future__ import annotations
 
@@ -7,10 +9,37 @@ from typing import Any
 from .. import host
 from ..errors import DVInputError
 from ..model_loaders.components import DVVAE, DVModel, DVSchedulerSpec
-from ..model_loaders.family_specs.svd import FAMILY
-from . import decode as decode_util
-from .pipeline import SampleInputs, SampleParams, assemble, run_denoise
-from .validate import check_frames, check_size
+from ..samplers import decode as decode_util
+from ..samplers.image_input import to_pil
+from ..samplers.pipeline import SampleInputs, SampleParams, assemble, run_denoise
+from ..samplers.validate import check_frames, check_size
+from .spec import Family, FrameRule, LatentGeometry, OptionSpec
+
+FAMILY = Family(
+    id="svd",
+    label="Stable Video Diffusion",
+    pipeline_classes={"i2v": "StableVideoDiffusionPipeline"},
+    model_classes=("UNetSpatioTemporalConditionModel",),
+    vae_classes=("AutoencoderKLTemporalDecoder",),
+    text_encoder_classes=(),
+    frame_rule=FrameRule(multiple=1, offset=0, minimum=1),
+    size_multiple=8,
+    geometry=LatentGeometry(spatial=8, temporal=1, channels=4, scaling_factor=0.18215),
+    order=50,
+    comfy_latent_format="SD15",
+    defaults={"num_frames": 25, "fps": 7, "steps": 25, "guidance_scale": 3.0, "width": 1024, "height": 576,
+              "decode_chunk_size": 8},
+    options=(
+        OptionSpec("fps", "INT", 7, "The frame rate the video is conditioned on (SVD was trained on fps - 1, "
+                   "which the pipeline applies).", 1, 60, 1),
+        OptionSpec("motion_bucket_id", "INT", 127, "How much motion: higher moves more.", 1, 255, 1),
+        OptionSpec("noise_aug_strength", "FLOAT", 0.02, "Noise added to the input image: more lets the video "
+                   "depart further from it.", 0.0, 1.0, 0.01),
+        OptionSpec("min_guidance_scale", "FLOAT", 1.0, "Guidance at the first frame; it rises linearly to "
+                   "DVSampler's guidance_scale (the pipeline's max_guidance_scale) at the last.", 0.0, 30.0, 0.1),
+    ),
+    options_node="DVSVDOptions",
+)
 
 # stable-video-diffusion-img2vid-xt's scheduler.
 DEFAULT_SCHEDULER = DVSchedulerSpec.from_config_dict(
@@ -28,13 +57,6 @@ def _pipeline(**components: Any):
     return assemble(StableVideoDiffusionPipeline, **components)
 
 
-def to_pil(image):
-    """The first IMAGE frame as a PIL image: SVD resizes PIL inputs for its 224x224 CLIP encoder but not
-    tensors, and a PIL image is what diffusers' guide passes (ComfyUI's images come from 8-bit files)."""
-    from PIL import Image
-
-    array = image[0, ..., :3].clamp(0, 1).mul(255).round().byte().cpu().numpy()
-    return Image.fromarray(array)
 
 
 def sample(node: str, model: DVModel, scheduler: DVSchedulerSpec, params: SampleParams,

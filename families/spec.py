@@ -1,16 +1,14 @@
-"""The family registry: what each video model family is made of and what it can produce.
+"""What a video model family is made of and what it can produce, as data, and the contract its module keeps.
 
-One entry per family. Everything family-specific that is plain data lives here (class names used for
-detection, frame and size rules, defaults from the model cards); the glue that drives the family's diffusers
-pipeline lives in one module named by `glue` and is imported only when a node first needs it, so importing
-the pack stays cheap.
+Each family module (families/<id>.py) defines one `FAMILY` of these and the functions of `FamilyGlue`
+beside it. Modules import diffusers inside functions, so importing the pack stays cheap.
 """
 
 from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -82,7 +80,6 @@ class Family:
     frame_rule: FrameRule
     size_multiple: int  # width and height must be multiples of this (VAE factor x patch size)
     geometry: LatentGeometry  # the released models' VAE; loaders replace it with the loaded VAE's own
-    glue: str  # module (relative to this package's parent) with encode/sample/decode for the family
     comfy_latent_format: str | None = None  # comfy.latent_formats class for previews, where ComfyUI has one
     flow_matching: bool = False  # flow-matching models take FlowMatch schedulers; DDPM-style ones the others
     defaults: dict[str, Any] = field(default_factory=dict)
@@ -91,51 +88,23 @@ class Family:
     options: tuple[OptionSpec, ...] = ()  # family extras; they get an options node named options_node
     options_node: str = ""  # e.g. "DVSVDOptions" (a public node id: never rename once shipped)
 
-    def load_glue(self):
-        return importlib.import_module(f"..samplers.{self.glue}", __package__)
+    def load_glue(self) -> FamilyGlue:
+        """The family's module (families/<id>.py), which drives its diffusers pipelines."""
+        return importlib.import_module(f"{__package__}.{self.id}")  # type: ignore[return-value]
 
 
-def _discover() -> tuple[Family, ...]:
-    """Every module in family_specs/ defines one FAMILY: adding a family is adding a module there."""
-    import pkgutil
+@runtime_checkable
+class FamilyGlue(Protocol):
+    """What a family module provides besides FAMILY: how the nodes drive the family's diffusers pipelines.
 
-    from . import family_specs
+    Errors are DVInputError(input, problem, valid) without a node: the node boundary stamps its own id.
+    """
 
-    found = []
-    for info in sorted(pkgutil.iter_modules(family_specs.__path__), key=lambda i: i.name):
-        module = importlib.import_module(f"{family_specs.__name__}.{info.name}")
-        found.append(module.FAMILY)
-    return tuple(sorted(found, key=lambda fam: fam.order))
+    FAMILY: Family
+    DEFAULT_SCHEDULER: Any  # DVSchedulerSpec: used when neither the folder nor DVScheduler gives one
 
+    def sample(self, model: Any, scheduler: Any, params: Any, inputs: Any) -> dict[str, Any]:
+        """DVSampler: a LATENT dict ("samples" [B, C, F, H, W], "dv_family") through the pipeline's __call__."""
 
-FAMILIES: tuple[Family, ...] = _discover()
-
-
-def by_id(family_id: str) -> Family:
-    for fam in FAMILIES:
-        if fam.id == family_id:
-            return fam
-    raise KeyError(family_id)
-
-
-def family_for_class(class_name: str) -> Family | None:
-    """The family a diffusers class name belongs to (a pipeline, model, VAE or text encoder class).
-
-    A class several families share (AutoencoderKL) answers with the first; loaders ask the folder's
-    model_index.json first for that reason."""
-    for fam in FAMILIES:
-        if (
-            class_name in fam.pipeline_classes.values()
-            or class_name in fam.model_classes
-            or class_name in fam.vae_classes
-        ):
-            return fam
-    return None
-
-
-def task_for_pipeline(class_name: str) -> str | None:
-    for fam in FAMILIES:
-        for task, name in fam.pipeline_classes.items():
-            if name == class_name:
-                return task
-    return None
+    def decode(self, vae: Any, latent: dict[str, Any], settings: Any) -> Any:
+        """DVVAEDecode: IMAGE [F, H, W, 3] exactly as the pipeline decodes."""

@@ -19,9 +19,9 @@ from typing import Any
 from .. import host
 from ..errors import DVInputError
 from ..model_loaders.components import DVConditioning, DVModel, DVSchedulerSpec
-from ..model_loaders.family_specs.animatediff import FAMILY
-from .pipeline import SampleInputs, SampleParams, assemble, run_denoise
-from .validate import check_common, require_conditioning
+from ..samplers.pipeline import SampleInputs, SampleParams, assemble, run_denoise
+from ..samplers.validate import check_common, require_conditioning
+from .animatediff import FAMILY
 
 ZERO_OPTIONS = ("motion_field_strength_x", "motion_field_strength_y", "t0", "t1")
 PIX2PIX_OPTIONS = ("image_guidance_scale",)

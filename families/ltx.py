@@ -1,4 +1,7 @@
-"""LTX-Video glue: LTXPipeline / LTXImageToVideoPipeline for prompts and sampling; the VAE's timestep-
+"""LTX-Video (Lightricks): text- and image-to-video with a T5 encoder, a flow-matching DiT on 1x1 patches of
+a 32x-compressed latent, and a VAE whose decoder can be conditioned on a timestep with added noise.
+
+LTX-Video glue: LTXPipeline / LTXImageToVideoPipeline for prompts and sampling; the VAE's timestep-
 conditioned decode with the noise the pipeline would have drawn, for decoding."""
 
 from __future__ import annotations
@@ -8,11 +11,40 @@ from typing import Any
 from .. import host
 from ..errors import DVInputError
 from ..model_loaders.components import DVVAE, DVConditioning, DVModel, DVSchedulerSpec, DVTextEncoder
-from ..model_loaders.family_specs.ltx import FAMILY
-from . import decode as decode_util
-from .clip_text import T5_EMBED_KEYS, encode_t5_with_pipeline
-from .pipeline import SampleInputs, SampleParams, assemble, run_denoise
-from .validate import check_common, require_conditioning
+from ..samplers import decode as decode_util
+from ..samplers.clip_text import T5_EMBED_KEYS, encode_t5_with_pipeline
+from ..samplers.pipeline import SampleInputs, SampleParams, assemble, run_denoise
+from ..samplers.validate import check_common, require_conditioning
+from .spec import Family, FrameRule, LatentGeometry, OptionSpec
+
+FAMILY = Family(
+    id="ltx",
+    label="LTX-Video",
+    pipeline_classes={"t2v": "LTXPipeline", "i2v": "LTXImageToVideoPipeline"},
+    model_classes=("LTXVideoTransformer3DModel",),
+    vae_classes=("AutoencoderKLLTXVideo",),
+    text_encoder_classes=("T5EncoderModel",),
+    frame_rule=FrameRule(multiple=8, offset=1),
+    size_multiple=32,
+    geometry=LatentGeometry(spatial=32, temporal=8, channels=128, scaling_factor=1.0),
+    order=25,
+    comfy_latent_format="LTXV",
+    flow_matching=True,
+    defaults={"num_frames": 161, "fps": 24, "steps": 50, "guidance_scale": 3.0, "width": 704, "height": 480,
+              "max_sequence_length": 128},
+    options=(
+        OptionSpec("frame_rate", "INT", 24, "The frame rate the model is told the video has (it scales the "
+                   "positions in time); match DVVideoCombine's fps.", 1, 120, 1),
+        OptionSpec("decode_timestep", "FLOAT", 0.03, "Timestep the VAE decodes at (LTX-Video 0.9.1 and later; "
+                   "0.9.0 ignores it). Higher smooths more.", 0.0, 1.0, 0.005),
+        OptionSpec("decode_noise_scale", "FLOAT", 0.025, "Noise mixed into the latents before that decode "
+                   "(the model card's 0.025).", 0.0, 1.0, 0.005),
+        OptionSpec("guidance_rescale", "FLOAT", 0.0, "Pull the guided prediction's spread back towards the "
+                   "prompt-only one (0 off; ~0.7 in the paper) against over-saturation at high guidance. "
+                   "Only acts with guidance_scale > 1.", 0.0, 1.0, 0.05),
+    ),
+    options_node="DVLTXOptions",
+)
 
 # LTX-Video's released scheduler: FlowMatch Euler with resolution-dependent (dynamic) shifting, as its
 # scheduler_config.json has it. Used when a model comes without its folder.
@@ -67,7 +99,7 @@ def sample(node: str, model: DVModel, scheduler: DVSchedulerSpec, params: Sample
                        frame_rate=int(inputs.option("frame_rate", 24)),
                        guidance_rescale=float(inputs.option("guidance_rescale", 0.0)))
     if task == "i2v":
-        from .svd import to_pil
+        from ..samplers.image_input import to_pil
 
         host.load_to_device([model.managed, inputs.vae.managed])
         pipe = _pipeline("i2v", transformer=model.module, vae=inputs.vae.module, scheduler=scheduler.create())

@@ -1,4 +1,6 @@
-"""ModelScope text-to-video glue: TextToVideoSDPipeline for sampling, its image VAE frame by frame."""
+"""ModelScope text-to-video (damo-vilab): a 3D UNet over Stable Diffusion's image VAE and CLIP encoder.
+
+ModelScope text-to-video glue: TextToVideoSDPipeline for sampling, its image VAE frame by frame."""
 
 from __future__ import annotations
 
@@ -7,11 +9,26 @@ from typing import Any
 from .. import host
 from ..errors import DVInputError
 from ..model_loaders.components import DVVAE, DVConditioning, DVModel, DVSchedulerSpec, DVTextEncoder
-from ..model_loaders.family_specs.modelscope import FAMILY
-from . import decode as decode_util
-from .clip_text import encode_with_pipeline
-from .pipeline import SampleInputs, SampleParams, assemble, run_denoise
-from .validate import check_common, require_conditioning
+from ..samplers import decode as decode_util
+from ..samplers.clip_text import encode_with_pipeline
+from ..samplers.pipeline import SampleInputs, SampleParams, assemble, run_denoise
+from ..samplers.validate import check_common, require_conditioning
+from .spec import Family, FrameRule, LatentGeometry
+
+FAMILY = Family(
+    id="modelscope",
+    label="ModelScope T2V",
+    pipeline_classes={"t2v": "TextToVideoSDPipeline"},
+    model_classes=("UNet3DConditionModel",),
+    vae_classes=("AutoencoderKL",),  # shared with image models: loaders read the family from the folder
+    text_encoder_classes=("CLIPTextModel",),
+    frame_rule=FrameRule(multiple=1, offset=0, minimum=1),  # an image VAE: every frame has its own latent
+    size_multiple=8,
+    geometry=LatentGeometry(spatial=8, temporal=1, channels=4, scaling_factor=0.18215),
+    order=90,
+    comfy_latent_format="SD15",
+    defaults={"num_frames": 16, "fps": 8, "steps": 25, "guidance_scale": 9.0, "width": 256, "height": 256},
+)
 
 # damo-vilab/text-to-video-ms-1.7b's scheduler.
 DEFAULT_SCHEDULER = DVSchedulerSpec.from_config_dict(

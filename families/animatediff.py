@@ -1,4 +1,6 @@
-"""AnimateDiff glue: AnimateDiffPipeline on an SD1.5 UNet with a motion adapter applied."""
+"""AnimateDiff: a motion adapter that turns any Stable Diffusion 1.5 UNet into a video model.
+
+AnimateDiff glue: AnimateDiffPipeline on an SD1.5 UNet with a motion adapter applied."""
 
 from __future__ import annotations
 
@@ -8,11 +10,31 @@ from typing import Any
 from .. import host
 from ..errors import DVInputError
 from ..model_loaders.components import DVVAE, DVConditioning, DVModel, DVSchedulerSpec, DVTextEncoder
-from ..model_loaders.family_specs.animatediff import FAMILY
-from . import decode as decode_util
-from .clip_text import encode_with_pipeline
-from .pipeline import SampleInputs, SampleParams, assemble, run_denoise
-from .validate import check_common, require_conditioning
+from ..samplers import decode as decode_util
+from ..samplers.clip_text import encode_with_pipeline
+from ..samplers.pipeline import SampleInputs, SampleParams, assemble, run_denoise
+from ..samplers.validate import check_common, require_conditioning
+from .spec import Family, FrameRule, LatentGeometry
+
+FAMILY = Family(
+    id="animatediff",
+    label="AnimateDiff",
+    # A plain SD1.5 folder is detected as this family too: it becomes a video model once a motion adapter
+    # is applied (DVApplyMotionAdapter), or makes video frame by frame with cross-frame attention
+    # (Text2Video-Zero: a ControlNet, InstructPix2Pix, or the motion-field text-to-video pipeline).
+    pipeline_classes={"t2v": "AnimateDiffPipeline", "sd15": "StableDiffusionPipeline",
+                      "controlnet": "StableDiffusionControlNetPipeline",
+                      "pix2pix": "StableDiffusionInstructPix2PixPipeline", "t2v_zero": "TextToVideoZeroPipeline"},
+    model_classes=("UNetMotionModel", "UNet2DConditionModel"),
+    vae_classes=("AutoencoderKL",),
+    text_encoder_classes=("CLIPTextModel",),
+    frame_rule=FrameRule(multiple=1, offset=0, minimum=1),
+    size_multiple=8,
+    geometry=LatentGeometry(spatial=8, temporal=1, channels=4, scaling_factor=0.18215),
+    order=60,
+    comfy_latent_format="SD15",
+    defaults={"num_frames": 16, "fps": 8, "steps": 50, "guidance_scale": 7.5, "width": 512, "height": 512},
+)
 
 # The diffusers guide's scheduler for AnimateDiff: DDIM on SD1.5's betas, linear schedule, linspace steps.
 GUIDE_SCHEDULER_SETTINGS = {"clip_sample": False, "timestep_spacing": "linspace", "beta_schedule": "linear",

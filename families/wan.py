@@ -1,4 +1,7 @@
-"""Wan2.1 glue: WanPipeline for prompts and sampling, the Wan VAE with its latents mean/std for decoding."""
+"""Wan2.1 (Alibaba): text- and image-to-video with a UMT5 encoder, a flow-matching DiT and a causal 3D VAE
+(image-to-video adds a CLIP image encoder and a DiT that also takes the first frame's latents).
+
+Wan2.1 glue: WanPipeline for prompts and sampling, the Wan VAE with its latents mean/std for decoding."""
 
 from __future__ import annotations
 
@@ -7,11 +10,28 @@ from typing import Any
 from .. import host
 from ..errors import DVInputError
 from ..model_loaders.components import DVVAE, DVConditioning, DVModel, DVSchedulerSpec, DVTextEncoder
-from ..model_loaders.family_specs.wan import FAMILY
-from . import decode as decode_util
-from .clip_text import encode_t5_with_pipeline
-from .pipeline import SampleInputs, SampleParams, assemble, run_denoise
-from .validate import check_common, require_conditioning
+from ..samplers import decode as decode_util
+from ..samplers.clip_text import encode_t5_with_pipeline
+from ..samplers.pipeline import SampleInputs, SampleParams, assemble, run_denoise
+from ..samplers.validate import check_common, require_conditioning
+from .spec import Family, FrameRule, LatentGeometry
+
+FAMILY = Family(
+    id="wan",
+    label="Wan2.1",
+    pipeline_classes={"t2v": "WanPipeline", "i2v": "WanImageToVideoPipeline"},
+    model_classes=("WanTransformer3DModel",),
+    vae_classes=("AutoencoderKLWan",),
+    text_encoder_classes=("UMT5EncoderModel", "T5EncoderModel"),
+    frame_rule=FrameRule(multiple=4, offset=1),
+    size_multiple=16,
+    geometry=LatentGeometry(spatial=8, temporal=4, channels=16, scaling_factor=1.0),
+    order=20,
+    comfy_latent_format="Wan21",
+    flow_matching=True,
+    defaults={"num_frames": 81, "fps": 16, "steps": 50, "guidance_scale": 5.0, "width": 832, "height": 480,
+              "max_sequence_length": 512},
+)
 
 # Wan2.1-T2V's scheduler: UniPC on flow sigmas, shift 3.0 (the model card's value for 480p; 5.0 for 720p).
 DEFAULT_SCHEDULER = DVSchedulerSpec.from_config_dict(
@@ -109,7 +129,7 @@ def sample(node: str, model: DVModel, scheduler: DVSchedulerSpec, params: Sample
     if task == "i2v":
         from diffusers import WanImageToVideoPipeline
 
-        from .svd import to_pil
+        from ..samplers.image_input import to_pil
 
         host.load_to_device([model.managed, inputs.vae.managed, *model.managed_companions()])
         pipe = WanImageToVideoPipeline(

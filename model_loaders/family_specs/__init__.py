@@ -1,1 +1,0 @@
-"""One module per video model family, each defining FAMILY (see ..families.Family)."""
