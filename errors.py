@@ -1,27 +1,65 @@
-"""The one error type users see from this pack: it names the node, the input and what would be valid."""
+"""The one error type users see from this pack: it names the node, the input and what would be valid.
+
+The model layer raises it with the input, the problem and what would be valid; the node boundary stamps its
+own id on it (`stamped`, applied to every node class when the pack registers them), so no node id is passed
+down through the layers.
+"""
 
 from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
 
 
 class DVInputError(ValueError):
     """Bad input to a node. ComfyUI shows str(exc) in the node's error popup and in node_errors."""
 
-    def __init__(self, node: str, input_name: str, problem: str, valid: str | None = None) -> None:
-        self.node = node
+    def __init__(self, input_name: str, problem: str, valid: str | None = None, node: str | None = None) -> None:
         self.input_name = input_name
         self.problem = problem
         self.valid = valid
-        text = f"{node}: input '{input_name}': {problem}"
-        if valid:
-            text += f" Valid: {valid}"
-        super().__init__(text)
+        self.node = node
+        super().__init__(self._text())
+
+    def _text(self) -> str:
+        text = f"input '{self.input_name}': {self.problem}"
+        if self.node:
+            text = f"{self.node}: {text}"
+        if self.valid:
+            text += f" Valid: {self.valid}"
+        return text
+
+    def stamp(self, node: str) -> DVInputError:
+        """Name the node that was running, unless an inner node already did."""
+        if not self.node:
+            self.node = node
+            self.args = (self._text(),)
+        return self
+
+    def __str__(self) -> str:
+        return self._text()
 
 
-def expect_type(node: str, input_name: str, value: object, expected: type, what: str) -> None:
+def stamped(node: str, function: Callable[..., Any]) -> Callable[..., Any]:
+    """`function` (a node's FUNCTION or check) with its DVInputErrors naming `node`."""
+
+    @functools.wraps(function)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        except DVInputError as error:
+            error.stamp(node)
+            raise
+
+    call.__dv_stamped__ = True  # type: ignore[attr-defined]
+    return call
+
+
+def expect_type(input_name: str, value: object, expected: type, what: str) -> None:
     """Refuse a wrong object wired into an input (e.g. a core VAE into a DV_VAE socket via a reroute)."""
     if not isinstance(value, expected):
         raise DVInputError(
-            node,
             input_name,
             f"got {type(value).__name__}, which is not {what}.",
             f"connect the output of a node that produces {what}.",

@@ -6,6 +6,8 @@ in the host seam so that the seam imports nothing of the pack's model layer.
 
 from __future__ import annotations
 
+from typing import Any
+
 from . import host
 
 
@@ -39,20 +41,32 @@ def register() -> None:
 
     @PromptServer.instance.routes.get("/dv/families")
     async def _families(_request):
-        """Each family's frame and size rules, for the editor's DVSampler helper (the server still checks)."""
-        from .families import all_families
-
-        return web.json_response({
-            fam.id: {"label": fam.label, "frame_multiple": fam.frame_rule.multiple,
-                     "frame_offset": fam.frame_rule.offset, "frame_minimum": fam.frame_rule.minimum,
-                     "size_multiple": fam.size_multiple}
-            for fam in all_families()
-        })
+        return web.json_response(families_json())
 
     @PromptServer.instance.routes.get("/dv/model_family")
     async def _model_family(request):
-        """The family of a loader's current choice: ?loader=DVPipelineLoader&name=CogVideoX-2b."""
-        from .model_loaders.loading import family_of_choice
+        return web.json_response(model_family_json(request.query.get("loader", ""), request.query.get("name", "")))
 
-        family = family_of_choice(request.query.get("loader", ""), request.query.get("name", ""))
-        return web.json_response({"family": family.id if family else None})
+
+def _rules(family) -> dict[str, Any]:
+    return {"label": family.label, "frame_multiple": family.frame_rule.multiple,
+            "frame_offset": family.frame_rule.offset, "frame_minimum": family.frame_rule.minimum,
+            "size_multiple": family.size_multiple}
+
+
+def families_json() -> dict[str, Any]:
+    """GET /dv/families: each family's frame and size rules, and each variant's, for the editor's DVSampler
+    helper (the server still checks)."""
+    from .families import all_families
+
+    return {fam.id: {**_rules(fam), "variants": {v.variant: _rules(v) for v in fam.variant_specs() if v.variant}}
+            for fam in all_families()}
+
+
+def model_family_json(loader: str, name: str) -> dict[str, Any]:
+    """GET /dv/model_family?loader=DVPipelineLoader&name=Wan2.2-TI2V-5B: the family and variant of a loader's
+    current choice, read from the model's own config files."""
+    from .model_loaders.loading import family_of_choice
+
+    family = family_of_choice(loader, name)
+    return {"family": family.id if family else None, "variant": (family.variant or None) if family else None}

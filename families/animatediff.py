@@ -32,6 +32,7 @@ FAMILY = Family(
     size_multiple=8,
     geometry=LatentGeometry(spatial=8, temporal=1, channels=4, scaling_factor=0.18215),
     order=60,
+    takes_control=True,
     comfy_latent_format="SD15",
     defaults={"num_frames": 16, "fps": 8, "steps": 50, "guidance_scale": 7.5, "width": 512, "height": 512},
 )
@@ -56,19 +57,19 @@ def guide_scheduler(base: DVSchedulerSpec | None) -> DVSchedulerSpec:
     return DVSchedulerSpec.from_config_dict("DDIMScheduler", config, f"{base.source} (AnimateDiff DDIM)")
 
 
-def apply_motion_adapter(model: DVModel, adapter, node: str) -> DVModel:
+def apply_motion_adapter(model: DVModel, adapter) -> DVModel:
     """An SD1.5 UNet plus a motion adapter -> the UNetMotionModel AnimateDiffPipeline would build."""
     from diffusers import UNet2DConditionModel, UNetMotionModel
 
     unet = model.module
     if isinstance(unet, UNetMotionModel):
-        raise DVInputError(node, "model", "this model already has a motion adapter.", "an SD1.5 model.")
+        raise DVInputError("model", "this model already has a motion adapter.", "an SD1.5 model.")
     if not isinstance(unet, UNet2DConditionModel) or model.family.id != FAMILY.id:
-        raise DVInputError(node, "model", f"'{model.source}' is a {model.family.label} model; a motion adapter "
+        raise DVInputError("model", f"'{model.source}' is a {model.family.label} model; a motion adapter "
                            "goes on a Stable Diffusion 1.5 UNet.", "an SD1.5 diffusers folder from DVPipelineLoader.")
     adapter_blocks = tuple(adapter.config.block_out_channels)
     if tuple(unet.config.block_out_channels) != adapter_blocks:
-        raise DVInputError(node, "motion_adapter", f"the adapter is for UNets with blocks {adapter_blocks}, this "
+        raise DVInputError("motion_adapter", f"the adapter is for UNets with blocks {adapter_blocks}, this "
                            f"UNet has {tuple(unet.config.block_out_channels)} (not SD1.5?).",
                            "an SD1.5 motion adapter (e.g. animatediff-motion-adapter-v1-5-2).")
     motion_unet = UNetMotionModel.from_unet2d(unet, adapter).to(dtype=model.managed.dtype).eval()
@@ -84,12 +85,12 @@ def _pipeline(**components: Any):
     return assemble(AnimateDiffPipeline, **components)
 
 
-def encode(node: str, te: DVTextEncoder, prompt: str, negative_prompt: str, max_sequence_length: int,
+def encode(te: DVTextEncoder, prompt: str, negative_prompt: str, max_sequence_length: int,
            truncate: bool) -> DVConditioning:
-    return encode_with_pipeline(node, FAMILY, _pipeline, te, prompt, negative_prompt, truncate)
+    return encode_with_pipeline(FAMILY, _pipeline, te, prompt, negative_prompt, truncate)
 
 
-def sample(node: str, model: DVModel, scheduler: DVSchedulerSpec, params: SampleParams,
+def sample(model: DVModel, scheduler: DVSchedulerSpec, params: SampleParams,
            inputs: SampleInputs) -> dict[str, Any]:
     from diffusers import UNetMotionModel
 
@@ -98,22 +99,22 @@ def sample(node: str, model: DVModel, scheduler: DVSchedulerSpec, params: Sample
 
         mode = text2video_zero.mode_for(model, inputs)
         if mode is None:
-            raise DVInputError(node, "model", f"'{model.source}' is a Stable Diffusion image model without motion.",
+            raise DVInputError("model", f"'{model.source}' is a Stable Diffusion image model without motion.",
                                "apply a motion adapter first (DVMotionAdapterLoader -> DVApplyMotionAdapter), or "
                                "make video frame by frame: a ControlNet (DVApplyControlNet into 'control') or "
                                "DVText2VideoZeroOptions into 'options'.")
-        return text2video_zero.sample(node, mode, model, scheduler, params, inputs)
+        return text2video_zero.sample(mode, model, scheduler, params, inputs)
     if inputs.control is not None:
-        raise DVInputError(node, "control", "AnimateDiff with a ControlNet is not supported.",
+        raise DVInputError("control", "AnimateDiff with a ControlNet is not supported.",
                            "an SD1.5 model without the motion adapter for ControlNet video.")
     for name in ("image", "video"):
         if getattr(inputs, name) is not None:
-            raise DVInputError(node, name, f"{FAMILY.label} text-to-video takes no {name}.", f"disconnect '{name}'.")
-    cond = require_conditioning(node, model, inputs)
-    check_common(node, model, cond, params, model.geometry.spatial)
+            raise DVInputError(name, f"{FAMILY.label} text-to-video takes no {name}.", f"disconnect '{name}'.")
+    cond = require_conditioning(model, inputs)
+    check_common(model, cond, params, model.geometry.spatial)
     max_frames = int(model.module.config.get("motion_max_seq_length") or 32)
     if params.num_frames > max_frames:
-        raise DVInputError(node, "num_frames", f"this motion adapter's positions reach {max_frames} frames.",
+        raise DVInputError("num_frames", f"this motion adapter's positions reach {max_frames} frames.",
                            f"at most {max_frames} (it was trained on 16).")
     host.load_to_device([model.managed])
     pipe = _pipeline(unet=model.module, scheduler=scheduler.create())
@@ -130,6 +131,6 @@ def sample(node: str, model: DVModel, scheduler: DVSchedulerSpec, params: Sample
             "dv_num_frames": params.num_frames}
 
 
-def decode(node: str, vae: DVVAE, latent: dict[str, Any], settings: decode_util.DecodeSettings):
+def decode(vae: DVVAE, latent: dict[str, Any], settings: decode_util.DecodeSettings):
     """As AnimateDiffPipeline.decode_latents: the image VAE on decode_chunk_size frames at a time."""
-    return decode_util.decode_image_vae(node, vae, latent, settings.chunk or DECODE_CHUNK, settings, do_resize=False)
+    return decode_util.decode_image_vae(vae, latent, settings.chunk or DECODE_CHUNK, settings, do_resize=False)

@@ -30,6 +30,9 @@ FAMILY = Family(
     size_multiple=16,
     geometry=LatentGeometry(spatial=8, temporal=4, channels=16, scaling_factor=1.15258426),
     order=10,
+    batched_cfg=True,
+    hidden_layout="BFCHW",  # CogVideoX's DiT takes [B, F, C, H, W]
+    schedulers={"CogVideoX DDIM": "CogVideoXDDIMScheduler", "CogVideoX DPM": "CogVideoXDPMScheduler"},
     options=(
         OptionSpec("use_dynamic_cfg", "BOOLEAN", False, "Raise guidance over the steps (CogVideoX's cosine "
                    "schedule); recommended with the CogVideoX DPM scheduler."),
@@ -86,20 +89,20 @@ def _pipeline(task: str = "t2v", **components: Any):
 # ------------------------------------------------------------------------------------------- encode
 
 
-def encode(node: str, te: DVTextEncoder, prompt: str, negative_prompt: str, max_sequence_length: int,
+def encode(te: DVTextEncoder, prompt: str, negative_prompt: str, max_sequence_length: int,
            truncate: bool) -> DVConditioning:
     if te.tokenizer is None:
-        raise DVInputError(node, "text_encoder", "this text encoder came without its tokenizer.",
+        raise DVInputError("text_encoder", "this text encoder came without its tokenizer.",
                            "load it from a diffusers folder that has a tokenizer subfolder.")
     notes = []
     for input_name, text in (("prompt", prompt), ("negative_prompt", negative_prompt)):
         # T5 adds one end-of-sequence token; the pipeline pads/truncates to max_sequence_length.
         n_tokens = len(te.tokenizer(text, add_special_tokens=True).input_ids)
         if n_tokens > max_sequence_length:
-            message = (f"{node}: input '{input_name}': {n_tokens} tokens, over max_sequence_length "
+            message = (f"DVTextEncode: input '{input_name}': {n_tokens} tokens, over max_sequence_length "
                        f"{max_sequence_length}; the end of the text is cut off.")
             if not truncate:
-                raise DVInputError(node, input_name, f"{n_tokens} tokens, over max_sequence_length "
+                raise DVInputError(input_name, f"{n_tokens} tokens, over max_sequence_length "
                                    f"{max_sequence_length}.", f"at most {max_sequence_length} tokens, or turn "
                                    "truncate_long_prompt on to cut the end off.")
             log.warning(message)
@@ -130,51 +133,51 @@ def is_image_to_video_model(model: DVModel) -> bool:
     return int(config.in_channels) == 2 * int(config.out_channels)
 
 
-def check_inputs(node: str, model: DVModel, params: SampleParams,
+def check_inputs(model: DVModel, params: SampleParams,
                  inputs: SampleInputs) -> tuple[str, DVConditioning]:
     """Validate a run and tell which task it is: "t2v", "i2v" (an image wired) or "v2v" (a video wired)."""
     if inputs.image is not None and inputs.video is not None:
-        raise DVInputError(node, "video", "both an image and a video are wired in.",
+        raise DVInputError("video", "both an image and a video are wired in.",
                            "an image for image-to-video, or a video for video-to-video.")
     task = "v2v" if inputs.video is not None else "i2v" if inputs.image is not None else "t2v"
     if task == "i2v" and not is_image_to_video_model(model):
-        raise DVInputError(node, "image", f"'{model.source}' is a text-to-video CogVideoX; it cannot start from an "
+        raise DVInputError("image", f"'{model.source}' is a text-to-video CogVideoX; it cannot start from an "
                            "image.", "an image-to-video model (e.g. CogVideoX-5b-I2V), or disconnect 'image'.")
     if task != "i2v" and is_image_to_video_model(model):
-        raise DVInputError(node, "image", f"'{model.source}' is an image-to-video CogVideoX and needs a first frame.",
+        raise DVInputError("image", f"'{model.source}' is an image-to-video CogVideoX and needs a first frame.",
                            "an IMAGE wired into 'image' (e.g. from Load Image).")
     if task != "t2v" and inputs.vae is None:
-        raise DVInputError(node, "vae", f"CogVideoX {'image' if task == 'i2v' else 'video'}-to-video encodes its "
+        raise DVInputError("vae", f"CogVideoX {'image' if task == 'i2v' else 'video'}-to-video encodes its "
                            "input with the VAE, and none is wired in.", "the VAE from the same folder.")
-    cond = require_conditioning(node, model, inputs)
-    check_common(node, model, cond, params, size_multiple(model))
+    cond = require_conditioning(model, inputs)
+    check_common(model, cond, params, size_multiple(model))
     config = model.module.config
     if config.use_learned_positional_embeddings:
         # CogVideoX-5b-I2V learned its positional embeddings at one resolution only.
         size = (config.sample_width * model.geometry.spatial, config.sample_height * model.geometry.spatial)
         if (params.width, params.height) != size:
-            raise DVInputError(node, "width", f"this model learned its positions at {size[0]}x{size[1]} only; "
+            raise DVInputError("width", f"this model learned its positions at {size[0]}x{size[1]} only; "
                                f"{params.width}x{params.height} is not possible.",
                                f"width {size[0]}, height {size[1]}.")
     if task == "v2v":
         strength = float(inputs.option("strength", 0.8))
         if int(params.num_inference_steps * strength) < 1:
             # The pipeline keeps int(steps * strength) steps; none left would return an empty video.
-            raise DVInputError(node, "options", f"strength {strength} of {params.num_inference_steps} steps leaves no "
+            raise DVInputError("options", f"strength {strength} of {params.num_inference_steps} steps leaves no "
                                "denoising step.", f"strength >= {1 / params.num_inference_steps:.2f} or more steps.")
         frames = inputs.video.shape[0]
         if frames < params.num_frames:
-            raise DVInputError(node, "video", f"{frames} frames wired in, fewer than num_frames {params.num_frames}.",
+            raise DVInputError("video", f"{frames} frames wired in, fewer than num_frames {params.num_frames}.",
                                f"num_frames at most {frames} (4k+1), or a longer video.")
     text_dim = int(config.text_embed_dim)
     got = int(cond.embeds["prompt_embeds"].shape[-1])
     if got != text_dim:
-        raise DVInputError(node, "conditioning", f"the text embeddings have width {got}, but this transformer "
+        raise DVInputError("conditioning", f"the text embeddings have width {got}, but this transformer "
                            f"expects {text_dim}.", "the text encoder from the same CogVideoX folder.")
     seq = int(cond.embeds["prompt_embeds"].shape[1])
     max_seq = int(config.max_text_seq_length)
     if config.use_rotary_positional_embeddings is False and seq != max_seq:
-        raise DVInputError(node, "conditioning", f"the prompt was encoded to {seq} tokens, but this transformer "
+        raise DVInputError("conditioning", f"the prompt was encoded to {seq} tokens, but this transformer "
                            f"was trained with {max_seq}.", f"max_sequence_length {max_seq} in DVTextEncode.")
     return task, cond
 
@@ -186,19 +189,19 @@ def _frames_to_pipeline(images, count: int | None = None):
     return images[..., :3].permute(0, 3, 1, 2).contiguous()
 
 
-def sample(node: str, model: DVModel, scheduler: DVSchedulerSpec, params: SampleParams,
+def sample(model: DVModel, scheduler: DVSchedulerSpec, params: SampleParams,
            inputs: SampleInputs) -> dict[str, Any]:
-    task, cond = check_inputs(node, model, params, inputs)
+    task, cond = check_inputs(model, params, inputs)
     latent_frames = (params.num_frames - 1) // model.geometry.temporal + 1
     patch_t = model.module.config.patch_size_t
     if patch_t and latent_frames % patch_t:
         padded = latent_frames + patch_t - latent_frames % patch_t
-        log.info("%s: CogVideoX 1.5 works on multiples of %d latent frames: %d latent frames are generated "
-                 "(%d video frames) and the padding is dropped before decoding.", node, patch_t, padded,
+        log.info("DVSampler: CogVideoX 1.5 works on multiples of %d latent frames: %d latent frames are generated "
+                 "(%d video frames) and the padding is dropped before decoding.", patch_t, padded,
                  (padded - 1) * model.geometry.temporal + 1)
     elif latent_frames % 2 == 0:
-        log.info("%s: %d frames are %d latent frames; CogVideoX's VAE decodes an even number of latent frames "
-                 "to %d frames (as diffusers does).", node, params.num_frames, latent_frames, 4 * latent_frames)
+        log.info("DVSampler: %d frames are %d latent frames; CogVideoX's VAE decodes an even number of latent frames "
+                 "to %d frames (as diffusers does).", params.num_frames, latent_frames, 4 * latent_frames)
 
     managed = [model.managed] + ([inputs.vae.managed] if task != "t2v" else [])
     host.load_to_device(managed)
@@ -248,12 +251,12 @@ def _to_bcfhw(latents):
 # ------------------------------------------------------------------------------------------- decode
 
 
-def decode(node: str, vae: DVVAE, latent: dict[str, Any], settings: decode_util.DecodeSettings):
+def decode(vae: DVVAE, latent: dict[str, Any], settings: decode_util.DecodeSettings):
     """Decode exactly as CogVideoXPipeline.decode_latents does, with the VAE's own frame batching (its
     causal conv cache carries context across chunks) and its own spatial tiling."""
     samples = latent["samples"]
     geometry = vae.geometry
-    decode_util.check_latent(node, vae, samples, geometry.channels)
+    decode_util.check_latent(vae, samples, geometry.channels)
     host.load_to_device([vae.managed])
     module = vae.module
     # Multiplying by the reciprocal, as decode_latents does, keeps the frames bit-identical to the pipeline's.
@@ -264,8 +267,8 @@ def decode(node: str, vae: DVVAE, latent: dict[str, Any], settings: decode_util.
     if chunk < frames_in and chunk % 2:
         # The temporal upsamplers treat an odd-length chunk as "first frame + pairs", so odd chunks after
         # the first would change the number of frames decoded.
-        log.info("%s: decode_chunk_size %d rounded up to %d (CogVideoX decodes latent frames in pairs).",
-                 node, chunk, chunk + 1)
+        log.info("DVVAEDecode: decode_chunk_size %d rounded up to %d (CogVideoX decodes latent frames in pairs).",
+                 chunk, chunk + 1)
         chunk += 1
     overrides: dict[str, Any] = {"num_latent_frames_batch_size": chunk}
     if settings.tiling and (settings.tile_sample_size or settings.tile_overlap):

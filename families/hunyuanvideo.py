@@ -35,6 +35,7 @@ FAMILY = Family(
     size_multiple=16,  # VAE 8 x patch 2
     geometry=LatentGeometry(spatial=8, temporal=4, channels=16, scaling_factor=0.476986),
     order=30,
+    single_file_types={"hunyuan-video": "HunyuanVideoTransformer3DModel"},
     comfy_latent_format="HunyuanVideo",
     flow_matching=True,
     # diffusers' HunyuanVideo example (hunyuanvideo-community/HunyuanVideo): 512x320, 61 frames, 30 steps,
@@ -80,30 +81,30 @@ def prompt_template(tokenizer) -> dict[str, Any]:
     return {"template": template, "crop_start": len(tokenizer(before_prompt).input_ids)}
 
 
-def _text_encoders(node: str, te: DVTextEncoder):
+def _text_encoders(te: DVTextEncoder):
     """(Llama, its tokenizer, CLIP managed module, CLIP tokenizer), each checked."""
     if te.tokenizer is None:
-        raise DVInputError(node, "text_encoder", "this text encoder came without its tokenizer.",
+        raise DVInputError("text_encoder", "this text encoder came without its tokenizer.",
                            "load it from a diffusers folder that has a tokenizer subfolder.")
     config = te.module.config
     if getattr(config, "model_type", "") != "llama":
-        raise DVInputError(node, "text_encoder", f"{FAMILY.label} prompts start with its Llama text encoder, and "
+        raise DVInputError("text_encoder", f"{FAMILY.label} prompts start with its Llama text encoder, and "
                            f"this is a {type(te.module).__name__}.",
                            "the text_encoder subfolder of a HunyuanVideo folder (not text_encoder_2), or "
                            "DVPipelineLoader's text_encoder output.")
     if int(config.num_hidden_layers) < 2:
-        raise DVInputError(node, "text_encoder", f"{FAMILY.label} reads the Llama's third-last hidden state, and "
+        raise DVInputError("text_encoder", f"{FAMILY.label} reads the Llama's third-last hidden state, and "
                            f"this one has {config.num_hidden_layers} layer(s).", "a Llama with 2 or more layers.")
     clip, clip_tokenizer = te.extras.get("text_encoder_2"), te.extras.get("tokenizer_2")
     if clip is None or clip_tokenizer is None:
-        raise DVInputError(node, "text_encoder", f"{FAMILY.label} also needs its CLIP text encoder and tokenizer "
+        raise DVInputError("text_encoder", f"{FAMILY.label} also needs its CLIP text encoder and tokenizer "
                            "(text_encoder_2, tokenizer_2), which did not come with this one.",
                            "DVPipelineLoader, or DVTextEncoderLoader on the text_encoder subfolder of a folder that "
                            "has text_encoder_2 and tokenizer_2.")
     return te.module, te.tokenizer, clip, clip_tokenizer
 
 
-def _check_lengths(node: str, tokenizer, clip_tokenizer, template: dict[str, Any], texts: dict[str, str],
+def _check_lengths(tokenizer, clip_tokenizer, template: dict[str, Any], texts: dict[str, str],
                    limit: int, truncate: bool) -> list[str]:
     """State (or refuse) prompts that either encoder cuts, instead of cutting them silently: the Llama keeps
     `limit` tokens after the template, the CLIP (whose pooled output also steers the video) 77."""
@@ -115,20 +116,20 @@ def _check_lengths(node: str, tokenizer, clip_tokenizer, template: dict[str, Any
             if count <= most:
                 continue
             if not truncate:
-                raise DVInputError(node, input_name, f"{count} tokens, over the {encoder} text encoder's {most}.",
+                raise DVInputError(input_name, f"{count} tokens, over the {encoder} text encoder's {most}.",
                                    f"at most {most} tokens, or turn truncate_long_prompt on.")
-            message = (f"{node}: input '{input_name}': {count} tokens, over the {encoder} text encoder's {most}; "
+            message = (f"DVTextEncode: input '{input_name}': {count} tokens, over the {encoder} text encoder's {most}; "
                        "the end is cut off.")
             log.warning(message)
             notes.append(message)
     return notes
 
 
-def encode(node: str, te: DVTextEncoder, prompt: str, negative_prompt: str, max_sequence_length: int,
+def encode(te: DVTextEncoder, prompt: str, negative_prompt: str, max_sequence_length: int,
            truncate: bool) -> DVConditioning:
-    llama, tokenizer, clip, clip_tokenizer = _text_encoders(node, te)
+    llama, tokenizer, clip, clip_tokenizer = _text_encoders(te)
     template = prompt_template(tokenizer)
-    notes = _check_lengths(node, tokenizer, clip_tokenizer, template,
+    notes = _check_lengths(tokenizer, clip_tokenizer, template,
                            {"prompt": prompt, "negative_prompt": negative_prompt}, max_sequence_length, truncate)
     managed = [te.managed] + ([clip] if isinstance(clip, host.ManagedModule) else [])
     host.load_to_device(managed)
@@ -147,35 +148,35 @@ def encode(node: str, te: DVTextEncoder, prompt: str, negative_prompt: str, max_
     return DVConditioning(FAMILY, prompt, negative_prompt, embeds, notes)
 
 
-def _check_scheduler(node: str, scheduler) -> None:
+def _check_scheduler(scheduler) -> None:
     """HunyuanVideoPipeline always hands the scheduler its own sigmas (1 -> 0, evenly spaced)."""
     if "sigmas" not in inspect.signature(scheduler.set_timesteps).parameters:
-        raise DVInputError(node, "scheduler", f"{type(scheduler).__name__} cannot take the sigma schedule "
+        raise DVInputError("scheduler", f"{type(scheduler).__name__} cannot take the sigma schedule "
                            f"{FAMILY.label} samples with.", "'from model' (FlowMatch Euler), or DVScheduler's "
                            "FlowMatch Euler or UniPC.")
 
 
-def _check_text_fits(node: str, model: DVModel, cond: DVConditioning) -> None:
+def _check_text_fits(model: DVModel, cond: DVConditioning) -> None:
     config = model.module.config
     for key, size, encoder in (("prompt_embeds", int(config.text_embed_dim), "Llama"),
                                ("pooled_prompt_embeds", int(config.pooled_projection_dim), "CLIP")):
         width = int(cond.embeds[key].shape[-1])
         if width != size:
-            raise DVInputError(node, "conditioning", f"the {encoder} text embeddings have width {width}, but this "
+            raise DVInputError("conditioning", f"the {encoder} text embeddings have width {width}, but this "
                                f"transformer expects {size}.", "the text encoders from the same HunyuanVideo folder.")
 
 
-def sample(node: str, model: DVModel, scheduler: DVSchedulerSpec, params: SampleParams,
+def sample(model: DVModel, scheduler: DVSchedulerSpec, params: SampleParams,
            inputs: SampleInputs) -> dict[str, Any]:
     for name in ("image", "video"):
         if getattr(inputs, name) is not None:
-            raise DVInputError(node, name, f"{FAMILY.label} text-to-video takes no {name}.", f"disconnect '{name}'.")
-    cond = require_conditioning(node, model, inputs)
-    check_common(node, model, cond, params, model.geometry.spatial * int(model.module.config.patch_size))
-    _check_text_fits(node, model, cond)
+            raise DVInputError(name, f"{FAMILY.label} text-to-video takes no {name}.", f"disconnect '{name}'.")
+    cond = require_conditioning(model, inputs)
+    check_common(model, cond, params, model.geometry.spatial * int(model.module.config.patch_size))
+    _check_text_fits(model, cond)
     true_cfg_scale = float(inputs.option("true_cfg_scale", 1.0))
     instance = scheduler.create()
-    _check_scheduler(node, instance)
+    _check_scheduler(instance)
     host.load_to_device([model.managed])
     pipe = _pipeline(transformer=model.module, scheduler=instance)
     # Geometry the pipeline reads from the VAE, which sampling does not need.
@@ -197,7 +198,7 @@ def sample(node: str, model: DVModel, scheduler: DVSchedulerSpec, params: Sample
             "dv_num_frames": params.num_frames}
 
 
-def _chunking(module, frames: int, chunk: int, node: str) -> dict[str, Any]:
+def _chunking(module, frames: int, chunk: int) -> dict[str, Any]:
     """VAE attributes for decoding `chunk` latent frames per decoder call (0 = the VAE's own default: 5,
     advancing by 3). The VAE's framewise decode overlaps each window with the last by two latent frames and
     blends one latent frame's worth of video frames, so chunked output differs a little from one pass."""
@@ -206,8 +207,8 @@ def _chunking(module, frames: int, chunk: int, node: str) -> dict[str, Any]:
     if chunk >= frames:
         return {"use_framewise_decoding": False}
     if chunk < 3:
-        log.info("%s: decode_chunk_size %d raised to 3 (HunyuanVideo's VAE overlaps chunks by 2 latent frames).",
-                 node, chunk)
+        log.info("DVVAEDecode: decode_chunk_size %d raised to 3 (HunyuanVideo's VAE overlaps chunks by 2 latent "
+                 "frames).", chunk)
         chunk = 3
     temporal = module.temporal_compression_ratio
     return {"use_framewise_decoding": True, "tile_sample_min_num_frames": (chunk - 1) * temporal,
@@ -224,19 +225,19 @@ def _decoder_calls(module, latents, spatial: int) -> int:
     return len(range(0, frames, stride)) * decode_util.strided_tile_count(module, latents[:, :, :window + 1], spatial)
 
 
-def decode(node: str, vae: DVVAE, latent: dict[str, Any], settings: decode_util.DecodeSettings):
+def decode(vae: DVVAE, latent: dict[str, Any], settings: decode_util.DecodeSettings):
     """As HunyuanVideoPipeline does after sampling: divide by the scaling factor, then the VAE with its own
     framewise (temporally tiled) decode, optionally in spatial tiles."""
     from diffusers.video_processor import VideoProcessor
 
     module = vae.module
     samples = latent["samples"]
-    decode_util.check_latent(node, vae, samples, int(module.config.latent_channels))
+    decode_util.check_latent(vae, samples, int(module.config.latent_channels))
     host.load_to_device([vae.managed])
     latents = samples.to(device=vae.managed.device, dtype=vae.managed.dtype) / module.config.scaling_factor
     spatial = vae.geometry.spatial
     overrides = {**decode_util.strided_tiling(settings, spatial),
-                 **_chunking(module, latents.shape[2], settings.chunk, node)}
+                 **_chunking(module, latents.shape[2], settings.chunk)}
     with decode_util.temporary_attributes(module, **overrides):
         with decode_util.progress_per_call(module.decoder, _decoder_calls(module, latents, spatial)):
             video = module.decode(latents, return_dict=False)[0]

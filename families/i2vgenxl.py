@@ -112,17 +112,17 @@ def _clip_skip_reachable(text_encoder) -> Iterator[None]:
         del text_encoder.__dict__["text_model"]
 
 
-def encode(node: str, te: DVTextEncoder, prompt: str, negative_prompt: str, max_sequence_length: int,
+def encode(te: DVTextEncoder, prompt: str, negative_prompt: str, max_sequence_length: int,
            truncate: bool) -> DVConditioning:
     """The pipeline's encode_prompt with its clip_skip. CLIP's 77 tokens are the limit; max_sequence_length
     does not apply."""
     if te.tokenizer is None:
-        raise DVInputError(node, "text_encoder", "this text encoder came without its tokenizer.",
+        raise DVInputError("text_encoder", "this text encoder came without its tokenizer.",
                            "load it from a diffusers folder that has a tokenizer subfolder.")
     if not hasattr(te.module, "final_layer_norm") and not hasattr(te.module, "text_model"):
-        raise DVInputError(node, "text_encoder", f"{type(te.module).__name__} is not a CLIP text model.",
+        raise DVInputError("text_encoder", f"{type(te.module).__name__} is not a CLIP text model.",
                            "the text encoder from an I2VGen-XL folder.")
-    notes = check_length(node, te.tokenizer, {"prompt": prompt, "negative_prompt": negative_prompt},
+    notes = check_length(te.tokenizer, {"prompt": prompt, "negative_prompt": negative_prompt},
                          te.tokenizer.model_max_length, truncate)
     host.load_to_device([te.managed])
     pipe = _pipeline(tokenizer=te.tokenizer, text_encoder=te.module)
@@ -142,42 +142,42 @@ def _first_frame_pil(image):
     return Image.fromarray(array)
 
 
-def _check_inputs(node: str, model: DVModel, params: SampleParams, inputs: SampleInputs) -> DVConditioning:
+def _check_inputs(model: DVModel, params: SampleParams, inputs: SampleInputs) -> DVConditioning:
     if inputs.video is not None:
-        raise DVInputError(node, "video", f"{FAMILY.label} starts from one image.", "an IMAGE into 'image'.")
+        raise DVInputError("video", f"{FAMILY.label} starts from one image.", "an IMAGE into 'image'.")
     if inputs.image is None:
-        raise DVInputError(node, "image", f"{FAMILY.label} needs the image to animate.",
+        raise DVInputError("image", f"{FAMILY.label} needs the image to animate.",
                            "an IMAGE wired into 'image' (e.g. from Load Image).")
     if inputs.vae is None:
-        raise DVInputError(node, "vae", f"{FAMILY.label} encodes the image with its VAE, and none is wired in.",
+        raise DVInputError("vae", f"{FAMILY.label} encodes the image with its VAE, and none is wired in.",
                            "the VAE from the same folder.")
-    cond = require_conditioning(node, model, inputs)
+    cond = require_conditioning(model, inputs)
     # The image says what to animate, so an empty prompt is allowed.
-    check_common(node, model, cond, params, model.geometry.spatial, needs_prompt=False)
+    check_common(model, cond, params, model.geometry.spatial, needs_prompt=False)
     config = model.module.config
     width = int(cond.embeds["prompt_embeds"].shape[-1])
     if width != int(config.cross_attention_dim):
-        raise DVInputError(node, "conditioning", f"the text embeddings have width {width}, but this UNet "
+        raise DVInputError("conditioning", f"the text embeddings have width {width}, but this UNet "
                            f"expects {config.cross_attention_dim}.", "the text encoder from the same I2VGen-XL folder.")
     vae_config = inputs.vae.module.config
     if type(inputs.vae.module).__name__ != "AutoencoderKL" or int(vae_config.latent_channels) != 4:
-        raise DVInputError(node, "vae", f"{FAMILY.label}'s UNet takes the latents of a 4-channel AutoencoderKL; "
+        raise DVInputError("vae", f"{FAMILY.label}'s UNet takes the latents of a 4-channel AutoencoderKL; "
                            f"this is a {type(inputs.vae.module).__name__} with {vae_config.latent_channels}.",
                            "the VAE from the same I2VGen-XL folder.")
     for role in ("image_encoder", "feature_extractor"):
         if role not in model.companions:
-            raise DVInputError(node, "model", f"this model came without its {role}.",
+            raise DVInputError("model", f"this model came without its {role}.",
                                "load I2VGen-XL with DVPipelineLoader from its diffusers folder.")
     projection = int(model.companions["image_encoder"].module.config.projection_dim)
     if projection != int(config.cross_attention_dim):
-        raise DVInputError(node, "model", f"the image encoder's embeddings have width {projection}, but the UNet "
+        raise DVInputError("model", f"the image encoder's embeddings have width {projection}, but the UNet "
                            f"expects {config.cross_attention_dim}.", "an I2VGen-XL folder as saved by diffusers.")
     return cond
 
 
-def sample(node: str, model: DVModel, scheduler: DVSchedulerSpec, params: SampleParams,
+def sample(model: DVModel, scheduler: DVSchedulerSpec, params: SampleParams,
            inputs: SampleInputs) -> dict[str, Any]:
-    cond = _check_inputs(node, model, params, inputs)
+    cond = _check_inputs(model, params, inputs)
     host.load_to_device([model.managed, inputs.vae.managed, *model.managed_companions()])
     pipe = _pipeline(unet=model.module, vae=inputs.vae.module, scheduler=scheduler.create(),
                      image_encoder=model.companions["image_encoder"].module,
@@ -197,8 +197,8 @@ def sample(node: str, model: DVModel, scheduler: DVSchedulerSpec, params: Sample
             "dv_num_frames": params.num_frames}
 
 
-def decode(node: str, vae: DVVAE, latent: dict[str, Any], settings: decode_util.DecodeSettings):
+def decode(vae: DVVAE, latent: dict[str, Any], settings: decode_util.DecodeSettings):
     """As I2VGenXLPipeline.decode_latents: decode_chunk_size frames per VAE call (0 = the pipeline's 1). An
     image VAE decodes every frame on its own, so the chunk size only trades memory for speed."""
-    return decode_util.decode_image_vae(node, vae, latent, settings.chunk or DEFAULT_DECODE_CHUNK, settings,
+    return decode_util.decode_image_vae(vae, latent, settings.chunk or DEFAULT_DECODE_CHUNK, settings,
                                        do_resize=False)

@@ -17,6 +17,18 @@ from ..samplers.pipeline import SampleInputs, SampleParams, assemble, run_denois
 from ..samplers.validate import check_common, require_conditioning
 from .spec import Family, FrameRule, LatentGeometry, OptionSpec
 
+
+def _vae_geometry(cfg, default: LatentGeometry) -> LatentGeometry:
+    """LTX-Video's VAE patchifies, then halves space and time once per scaling block."""
+    if "spatio_temporal_scaling" not in cfg:
+        return default
+    steps = sum(bool(x) for x in cfg["spatio_temporal_scaling"])
+    return LatentGeometry(spatial=int(cfg.get("patch_size", 1)) * 2**steps,
+                          temporal=int(cfg.get("patch_size_t", 1)) * 2**steps,
+                          channels=int(cfg.get("latent_channels", default.channels)),
+                          scaling_factor=float(cfg.get("scaling_factor", default.scaling_factor)))
+
+
 FAMILY = Family(
     id="ltx",
     label="LTX-Video",
@@ -28,6 +40,9 @@ FAMILY = Family(
     size_multiple=32,
     geometry=LatentGeometry(spatial=32, temporal=8, channels=128, scaling_factor=1.0),
     order=25,
+    vae_geometry=_vae_geometry,
+    batched_cfg=True,
+    single_file_types={"ltx-video": "LTXVideoTransformer3DModel"},
     comfy_latent_format="LTXV",
     flow_matching=True,
     defaults={"num_frames": 161, "fps": 24, "steps": 50, "guidance_scale": 3.0, "width": 704, "height": 480,
@@ -62,35 +77,35 @@ def _pipeline(task: str = "t2v", **components: Any):
     return assemble(getattr(diffusers, FAMILY.pipeline_classes[task]), **components)
 
 
-def encode(node: str, te: DVTextEncoder, prompt: str, negative_prompt: str, max_sequence_length: int,
+def encode(te: DVTextEncoder, prompt: str, negative_prompt: str, max_sequence_length: int,
            truncate: bool) -> DVConditioning:
-    return encode_t5_with_pipeline(node, FAMILY, _pipeline, te, prompt, negative_prompt, max_sequence_length,
+    return encode_t5_with_pipeline(FAMILY, _pipeline, te, prompt, negative_prompt, max_sequence_length,
                                    truncate, T5_EMBED_KEYS)
 
 
-def _check_inputs(node: str, model: DVModel, params: SampleParams, inputs: SampleInputs) -> tuple[str, Any]:
+def _check_inputs(model: DVModel, params: SampleParams, inputs: SampleInputs) -> tuple[str, Any]:
     if inputs.video is not None:
-        raise DVInputError(node, "video", f"{FAMILY.label} takes no video.", "disconnect 'video'.")
+        raise DVInputError("video", f"{FAMILY.label} takes no video.", "disconnect 'video'.")
     task = "i2v" if inputs.image is not None else "t2v"
     if task == "i2v" and inputs.vae is None:
-        raise DVInputError(node, "vae", f"{FAMILY.label} image-to-video encodes the image with its VAE, and none "
+        raise DVInputError("vae", f"{FAMILY.label} image-to-video encodes the image with its VAE, and none "
                            "is wired in.", "the VAE from the same folder.")
-    cond = require_conditioning(node, model, inputs)
-    check_common(node, model, cond, params, FAMILY.size_multiple)
+    cond = require_conditioning(model, inputs)
+    check_common(model, cond, params, FAMILY.size_multiple)
     width = int(cond.embeds["prompt_embeds"].shape[-1])
     if width != int(model.module.config.caption_channels):
-        raise DVInputError(node, "conditioning", f"the text embeddings have width {width}, but this transformer "
+        raise DVInputError("conditioning", f"the text embeddings have width {width}, but this transformer "
                            f"expects {model.module.config.caption_channels}.",
                            "the T5 text encoder from the same LTX-Video folder.")
     return task, cond
 
 
-def sample(node: str, model: DVModel, scheduler: DVSchedulerSpec, params: SampleParams,
+def sample(model: DVModel, scheduler: DVSchedulerSpec, params: SampleParams,
            inputs: SampleInputs) -> dict[str, Any]:
     import torch
     from diffusers.utils.torch_utils import randn_tensor
 
-    task, cond = _check_inputs(node, model, params, inputs)
+    task, cond = _check_inputs(model, params, inputs)
     dtype, device = model.managed.dtype, model.managed.device
     call_kwargs = {key: value.to(device=device, dtype=dtype if value.is_floating_point() else value.dtype)
                    for key, value in cond.embeds.items()}
@@ -129,7 +144,7 @@ def sample(node: str, model: DVModel, scheduler: DVSchedulerSpec, params: Sample
             "dv_decode_noise_scale": float(inputs.option("decode_noise_scale", 0.025))}
 
 
-def decode(node: str, vae: DVVAE, latent: dict[str, Any], settings: decode_util.DecodeSettings):
+def decode(vae: DVVAE, latent: dict[str, Any], settings: decode_util.DecodeSettings):
     """As LTXPipeline after its loop: undo the latents normalisation, and for a timestep-conditioned VAE mix in
     the run's decode noise and decode at decode_timestep. Spatial tiling and temporal chunks as the VAE offers
     them; decode_chunk_size 0 (or at least the latent frames) decodes in one pass, as the pipeline does."""
@@ -139,7 +154,7 @@ def decode(node: str, vae: DVVAE, latent: dict[str, Any], settings: decode_util.
 
     module = vae.module
     samples = latent["samples"]
-    decode_util.check_latent(node, vae, samples, int(module.config.latent_channels))
+    decode_util.check_latent(vae, samples, int(module.config.latent_channels))
     host.load_to_device([vae.managed])
     device, dtype = vae.managed.device, vae.managed.dtype
     latents = LTXPipeline._denormalize_latents(samples.to(device=device, dtype=torch.float32), module.latents_mean,

@@ -42,6 +42,8 @@ FAMILY = Family(
     # The VAE config has latents_mean/std and scaling_factor 1.0; the pipeline hard-codes factors 8 and 6.
     geometry=LatentGeometry(spatial=8, temporal=6, channels=12, scaling_factor=1.0),
     order=40,
+    batched_cfg=True,
+    single_file_types={"mochi-1": "MochiTransformer3DModel"},
     comfy_latent_format="Mochi",
     flow_matching=True,
     # Model card: 848x480, 30 fps, 64 steps, guidance 4.5; its 84 frames is not 6k+1, so 85.
@@ -68,41 +70,41 @@ def _pipeline(**components: Any):
     return assemble(MochiPipeline, **components)
 
 
-def encode(node: str, te: DVTextEncoder, prompt: str, negative_prompt: str, max_sequence_length: int,
+def encode(te: DVTextEncoder, prompt: str, negative_prompt: str, max_sequence_length: int,
            truncate: bool) -> DVConditioning:
     # The transformer pools the text over the attention mask, so the masks travel with the embeddings.
-    return encode_t5_with_pipeline(node, FAMILY, _pipeline, te, prompt, negative_prompt, max_sequence_length,
+    return encode_t5_with_pipeline(FAMILY, _pipeline, te, prompt, negative_prompt, max_sequence_length,
                                    truncate, T5_EMBED_KEYS)
 
 
-def _check_scheduler(node: str, scheduler) -> None:
+def _check_scheduler(scheduler) -> None:
     """MochiPipeline always hands the scheduler its own linear-quadratic sigmas and feeds the transformer the
     scheduler's timesteps as they come, which only means Mochi's time when the sigmas are inverted."""
     name = type(scheduler).__name__
     if "sigmas" not in inspect.signature(scheduler.set_timesteps).parameters:
-        raise DVInputError(node, "scheduler", f"{name} cannot take the custom sigma schedule Mochi samples with.",
+        raise DVInputError("scheduler", f"{name} cannot take the custom sigma schedule Mochi samples with.",
                            "'from model' (FlowMatch Euler), or DVScheduler's FlowMatch Euler on the model's config.")
     if not scheduler.config.get("invert_sigmas", False):
-        raise DVInputError(node, "scheduler", f"{name} counts time from data to noise, but the Mochi transformer "
+        raise DVInputError("scheduler", f"{name} counts time from data to noise, but the Mochi transformer "
                            "takes time from noise to data (a FlowMatch Euler scheduler with invert_sigmas).",
                            "'from model', or DVScheduler's FlowMatch Euler with nothing wired into 'base'.")
 
 
-def sample(node: str, model: DVModel, scheduler: DVSchedulerSpec, params: SampleParams,
+def sample(model: DVModel, scheduler: DVSchedulerSpec, params: SampleParams,
            inputs: SampleInputs) -> dict[str, Any]:
     for name in ("image", "video"):
         if getattr(inputs, name) is not None:
-            raise DVInputError(node, name, f"{FAMILY.label} text-to-video takes no {name}.", f"disconnect '{name}'.")
-    cond = require_conditioning(node, model, inputs)
+            raise DVInputError(name, f"{FAMILY.label} text-to-video takes no {name}.", f"disconnect '{name}'.")
+    cond = require_conditioning(model, inputs)
     patch = int(model.module.config.patch_size)
-    check_common(node, model, cond, params, model.geometry.spatial * patch)
+    check_common(model, cond, params, model.geometry.spatial * patch)
     text_dim = int(model.module.config.text_embed_dim)
     if int(cond.embeds["prompt_embeds"].shape[-1]) != text_dim:
-        raise DVInputError(node, "conditioning", f"the text embeddings have width "
+        raise DVInputError("conditioning", f"the text embeddings have width "
                            f"{cond.embeds['prompt_embeds'].shape[-1]}, but this transformer expects {text_dim}.",
                            "the T5 text encoder from the same Mochi folder.")
     instance = scheduler.create()
-    _check_scheduler(node, instance)
+    _check_scheduler(instance)
     host.load_to_device([model.managed])
     pipe = _pipeline(transformer=model.module, scheduler=instance)
     dtype, device = model.managed.dtype, model.managed.device
@@ -154,7 +156,7 @@ def _exact_framewise(module, chunk: int) -> Iterator[None]:
             del conv.forward  # back to the class's forward
 
 
-def decode(node: str, vae: DVVAE, latent: dict[str, Any], settings: decode_util.DecodeSettings):
+def decode(vae: DVVAE, latent: dict[str, Any], settings: decode_util.DecodeSettings):
     """As MochiPipeline does after sampling: undo the latents normalisation, then the VAE in one pass, or a
     chunk of latent frames at a time (settings.chunk) with the same result, optionally in spatial tiles."""
     import torch
@@ -164,7 +166,7 @@ def decode(node: str, vae: DVVAE, latent: dict[str, Any], settings: decode_util.
     config = module.config
     channels = int(config.latent_channels)
     samples = latent["samples"]
-    decode_util.check_latent(node, vae, samples, channels)
+    decode_util.check_latent(vae, samples, channels)
     host.load_to_device([vae.managed])
     latents = samples.to(device=vae.managed.device, dtype=vae.managed.dtype)
     if getattr(config, "latents_mean", None) is not None and getattr(config, "latents_std", None) is not None:

@@ -45,18 +45,18 @@ def _pipeline(**components: Any):
     return assemble(TextToVideoSDPipeline, **components)
 
 
-def encode(node: str, te: DVTextEncoder, prompt: str, negative_prompt: str, max_sequence_length: int,
+def encode(te: DVTextEncoder, prompt: str, negative_prompt: str, max_sequence_length: int,
            truncate: bool) -> DVConditioning:
-    return encode_with_pipeline(node, FAMILY, _pipeline, te, prompt, negative_prompt, truncate)
+    return encode_with_pipeline(FAMILY, _pipeline, te, prompt, negative_prompt, truncate)
 
 
-def sample(node: str, model: DVModel, scheduler: DVSchedulerSpec, params: SampleParams,
+def sample(model: DVModel, scheduler: DVSchedulerSpec, params: SampleParams,
            inputs: SampleInputs) -> dict[str, Any]:
     for name in ("image", "video"):
         if getattr(inputs, name) is not None:
-            raise DVInputError(node, name, f"{FAMILY.label} is text-to-video only.", f"disconnect '{name}'.")
-    cond = require_conditioning(node, model, inputs)
-    check_common(node, model, cond, params, model.geometry.spatial)
+            raise DVInputError(name, f"{FAMILY.label} is text-to-video only.", f"disconnect '{name}'.")
+    cond = require_conditioning(model, inputs)
+    check_common(model, cond, params, model.geometry.spatial)
     host.load_to_device([model.managed])
     pipe = _pipeline(unet=model.module, scheduler=scheduler.create())
     pipe.vae_scale_factor = model.geometry.spatial  # what the pipeline reads from the VAE it is not given
@@ -72,6 +72,6 @@ def sample(node: str, model: DVModel, scheduler: DVSchedulerSpec, params: Sample
             "dv_num_frames": params.num_frames}
 
 
-def decode(node: str, vae: DVVAE, latent: dict[str, Any], settings: decode_util.DecodeSettings):
+def decode(vae: DVVAE, latent: dict[str, Any], settings: decode_util.DecodeSettings):
     """As TextToVideoSDPipeline.decode_latents, in chunks of frames (exact: an image VAE)."""
-    return decode_util.decode_image_vae(node, vae, latent, settings.chunk, settings)
+    return decode_util.decode_image_vae(vae, latent, settings.chunk, settings)

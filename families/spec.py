@@ -7,7 +7,8 @@ beside it. Modules import diffusers inside functions, so importing the pack stay
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, runtime_checkable
 
 
@@ -70,6 +71,19 @@ class LatentGeometry:
 
 
 @dataclass(frozen=True)
+class Variant:
+    """A release within a family whose config differs in what the nodes must know (Wan2.1 vs Wan2.2 A14B vs
+    TI2V-5B). `detect` reads the model's own configs, never file names: a mapping with "pipeline" (the
+    non-component entries of model_index.json), "denoiser" and "vae" (component configs), each present only
+    where the loader has it. `overrides` are Family fields this release changes (label, size_multiple,
+    frame_rule, geometry, comfy_latent_format, defaults, ...)."""
+
+    id: str
+    detect: Callable[[Mapping[str, Any]], bool]
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Family:
     id: str
     label: str
@@ -87,6 +101,29 @@ class Family:
     order: int = 100  # position in listings (the order of the diffusers video guides)
     options: tuple[OptionSpec, ...] = ()  # family extras; they get an options node named options_node
     options_node: str = ""  # e.g. "DVSVDOptions" (a public node id: never rename once shipped)
+    variants: tuple[Variant, ...] = ()  # releases whose configs differ; the first that matches applies
+    variant: str = ""  # the id of the variant this spec was resolved to ("" for the family as a whole)
+    schedulers: Mapping[str, str] = field(default_factory=dict)  # DVScheduler choices of this family's own
+    single_file_types: Mapping[str, str] = field(default_factory=dict)  # diffusers' single-file model type -> class
+    single_file_vae_keys: Mapping[str, str] = field(default_factory=dict)  # a key only this VAE has -> class
+    vae_geometry: Callable[[Mapping[str, Any], LatentGeometry], LatentGeometry] | None = None  # VAE config reader
+    batched_cfg: bool = False  # the pipeline runs guidance's two passes as one batch (FasterCache needs it)
+    hidden_layout: str = "BCFHW"  # the denoiser's input layout, for step caches that look at it
+    takes_control: bool = False  # ControlNet video and Text2Video-Zero run on this family's UNet
+    # (single file's meta tensors, loaded as a second expert) -> why the Hub config diffusers would pick for it
+    # is the wrong release, or None: such files need a local config folder.
+    single_file_hub_refusal: Callable[[Mapping[str, Any], bool], str | None] | None = None
+
+    def resolved(self, configs: Mapping[str, Any]) -> Family:
+        """This family as the variant the configs show (itself when it has none that matches)."""
+        for variant in self.variants:
+            if variant.detect(configs):
+                return replace(self, variant=variant.id, **dict(variant.overrides))
+        return self
+
+    def variant_specs(self) -> tuple[Family, ...]:
+        """The family as each of its variants, for listings (the editor's frame/size help)."""
+        return tuple(replace(self, variant=v.id, **dict(v.overrides)) for v in self.variants) or (self,)
 
     def load_glue(self) -> FamilyGlue:
         """The family's module (families/<id>.py), which drives its diffusers pipelines."""

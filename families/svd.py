@@ -59,24 +59,24 @@ def _pipeline(**components: Any):
 
 
 
-def sample(node: str, model: DVModel, scheduler: DVSchedulerSpec, params: SampleParams,
+def sample(model: DVModel, scheduler: DVSchedulerSpec, params: SampleParams,
            inputs: SampleInputs) -> dict[str, Any]:
     if inputs.conditioning is not None:
-        raise DVInputError(node, "conditioning", f"{FAMILY.label} is driven by an image, not text.",
+        raise DVInputError("conditioning", f"{FAMILY.label} is driven by an image, not text.",
                            "disconnect 'conditioning'; wire an IMAGE into 'image'.")
     if inputs.video is not None:
-        raise DVInputError(node, "video", f"{FAMILY.label} starts from one image.", "an IMAGE into 'image'.")
+        raise DVInputError("video", f"{FAMILY.label} starts from one image.", "an IMAGE into 'image'.")
     if inputs.image is None:
-        raise DVInputError(node, "image", f"{FAMILY.label} needs the image to animate.",
+        raise DVInputError("image", f"{FAMILY.label} needs the image to animate.",
                            "an IMAGE wired into 'image' (e.g. from Load Image).")
     if inputs.vae is None:
-        raise DVInputError(node, "vae", f"{FAMILY.label} encodes the image with its VAE, and none is wired in.",
+        raise DVInputError("vae", f"{FAMILY.label} encodes the image with its VAE, and none is wired in.",
                            "the VAE from the same folder.")
-    check_frames(node, model, params.num_frames)
-    check_size(node, model, params.width, params.height, model.geometry.spatial)
+    check_frames(model, params.num_frames)
+    check_size(model, params.width, params.height, model.geometry.spatial)
     for role in ("image_encoder", "feature_extractor"):
         if role not in model.companions:
-            raise DVInputError(node, "model", f"this model came without its {role}.",
+            raise DVInputError("model", f"this model came without its {role}.",
                                "load SVD with DVPipelineLoader from its diffusers folder.")
     host.load_to_device([model.managed, inputs.vae.managed, *model.managed_companions()])
     pipe = _pipeline(unet=model.module, vae=inputs.vae.module, scheduler=scheduler.create(),
@@ -100,12 +100,12 @@ def _to_bcfhw(latents):
     return latents.permute(0, 2, 1, 3, 4)
 
 
-def decode(node: str, vae: DVVAE, latent: dict[str, Any], settings: decode_util.DecodeSettings):
+def decode(vae: DVVAE, latent: dict[str, Any], settings: decode_util.DecodeSettings):
     """The pipeline's own decode_latents: the temporal decoder sees decode_chunk_size frames at a time
     (0 = all at once). Its temporal layers only see their chunk, so chunk sizes change the frames a little;
     the model card uses 8 on GPUs."""
     samples = latent["samples"]
-    decode_util.check_latent(node, vae, samples, int(vae.module.config.latent_channels))
+    decode_util.check_latent(vae, samples, int(vae.module.config.latent_channels))
     host.load_to_device([vae.managed])
     latents = _to_bcfhw(samples).to(device=vae.managed.device, dtype=vae.managed.dtype)  # back to [B, F, C, H, W]
     frames = latents.shape[1]

@@ -87,15 +87,15 @@ def _image_pipeline(cls_name: str, model: DVModel, scheduler: DVSchedulerSpec, *
     return pipe
 
 
-def sample(node: str, mode: str, model: DVModel, scheduler: DVSchedulerSpec, params: SampleParams,
+def sample(mode: str, model: DVModel, scheduler: DVSchedulerSpec, params: SampleParams,
            inputs: SampleInputs) -> dict[str, Any]:
-    cond = require_conditioning(node, model, inputs)
-    check_common(node, model, cond, params, model.geometry.spatial)
+    cond = require_conditioning(model, inputs)
+    check_common(model, cond, params, model.geometry.spatial)
     return {"controlnet": _controlnet, "pix2pix": _pix2pix, "zero": _zero}[mode](
-        node, model, scheduler, params, inputs, cond)
+        model, scheduler, params, inputs, cond)
 
 
-def _controlnet(node: str, model: DVModel, scheduler: DVSchedulerSpec, params: SampleParams,
+def _controlnet(model: DVModel, scheduler: DVSchedulerSpec, params: SampleParams,
                 inputs: SampleInputs, cond: DVConditioning) -> dict[str, Any]:
     import torch
     from diffusers.utils.torch_utils import randn_tensor
@@ -103,14 +103,14 @@ def _controlnet(node: str, model: DVModel, scheduler: DVSchedulerSpec, params: S
     control = inputs.control
     for name in ("image", "video"):
         if getattr(inputs, name) is not None:
-            raise DVInputError(node, name, "ControlNet video takes its frames from the control input.",
+            raise DVInputError(name, "ControlNet video takes its frames from the control input.",
                                f"disconnect '{name}'; wire the control frames into DVApplyControlNet.")
     count = int(control.frames.shape[0])
     if count != params.num_frames:
-        raise DVInputError(node, "num_frames", f"the control has {count} frames, but num_frames is "
+        raise DVInputError("num_frames", f"the control has {count} frames, but num_frames is "
                            f"{params.num_frames}.", f"num_frames {count}, or {params.num_frames} control frames.")
     if model.cross_frame != control.cross_frame:
-        raise DVInputError(node, "control", "cross-frame attention is on for only one of the UNet and the "
+        raise DVInputError("control", "cross-frame attention is on for only one of the UNet and the "
                            "ControlNet.", "pass both through the same DVCrossFrameAttention node.")
     host.load_to_device([model.managed, control.controlnet.managed])
     pipe = _image_pipeline("StableDiffusionControlNetPipeline", model, scheduler,
@@ -136,23 +136,23 @@ def _controlnet(node: str, model: DVModel, scheduler: DVSchedulerSpec, params: S
     return _to_video_latent(latents)
 
 
-def _pix2pix(node: str, model: DVModel, scheduler: DVSchedulerSpec, params: SampleParams,
+def _pix2pix(model: DVModel, scheduler: DVSchedulerSpec, params: SampleParams,
              inputs: SampleInputs, cond: DVConditioning) -> dict[str, Any]:
     video = inputs.video
     if video is None:
-        raise DVInputError(node, "video", "InstructPix2Pix edits a video, and none is wired in.",
+        raise DVInputError("video", "InstructPix2Pix edits a video, and none is wired in.",
                            "the frames to edit (e.g. from DVLoadVideo) into 'video'.")
     if inputs.control is not None:
-        raise DVInputError(node, "control", "InstructPix2Pix takes no ControlNet.", "disconnect 'control'.")
+        raise DVInputError("control", "InstructPix2Pix takes no ControlNet.", "disconnect 'control'.")
     if inputs.vae is None:
-        raise DVInputError(node, "vae", "InstructPix2Pix encodes the input frames with the VAE.",
+        raise DVInputError("vae", "InstructPix2Pix encodes the input frames with the VAE.",
                            "the VAE from the same DVPipelineLoader.")
     count, height, width = (int(n) for n in video.shape[:3])
     if count != params.num_frames:
-        raise DVInputError(node, "num_frames", f"the video has {count} frames, but num_frames is "
+        raise DVInputError("num_frames", f"the video has {count} frames, but num_frames is "
                            f"{params.num_frames}.", f"num_frames {count}, or a video of {params.num_frames} frames.")
     if (width, height) != (params.width, params.height):
-        raise DVInputError(node, "video", f"the video is {width}x{height}, but width x height is "
+        raise DVInputError("video", f"the video is {width}x{height}, but width x height is "
                            f"{params.width}x{params.height} (InstructPix2Pix keeps the input's size).",
                            f"width {width} and height {height}, or resize the video (DVLoadVideo's resize).")
     image_guidance = float((inputs.options or {}).get("image_guidance_scale", 1.5))
@@ -173,22 +173,22 @@ def _pix2pix(node: str, model: DVModel, scheduler: DVSchedulerSpec, params: Samp
     return _to_video_latent(latents)
 
 
-def _zero(node: str, model: DVModel, scheduler: DVSchedulerSpec, params: SampleParams,
+def _zero(model: DVModel, scheduler: DVSchedulerSpec, params: SampleParams,
           inputs: SampleInputs, cond: DVConditioning) -> dict[str, Any]:
     for name in ("image", "video"):
         if getattr(inputs, name) is not None:
-            raise DVInputError(node, name, "Text2Video-Zero makes video from text alone.", f"disconnect '{name}'.")
+            raise DVInputError(name, "Text2Video-Zero makes video from text alone.", f"disconnect '{name}'.")
     options = inputs.options or {}
     t0, t1 = int(options.get("t0", 44)), int(options.get("t1", 47))
     if not 0 <= t0 < t1 < params.num_inference_steps - 1:
-        raise DVInputError(node, "options", f"t0={t0} and t1={t1} do not fit {params.num_inference_steps} steps.",
+        raise DVInputError("options", f"t0={t0} and t1={t1} do not fit {params.num_inference_steps} steps.",
                            "0 <= t0 < t1 < num_inference_steps - 1 (the defaults 44 and 47 are for 50 steps).")
     if params.guidance_scale <= 1.0:
         # TextToVideoZeroPipeline always concatenates the negative embeddings (diffusers 0.42).
-        raise DVInputError(node, "guidance_scale", "Text2Video-Zero runs with classifier-free guidance only.",
+        raise DVInputError("guidance_scale", "Text2Video-Zero runs with classifier-free guidance only.",
                            "a guidance_scale above 1 (7.5 in the guide).")
     if params.num_frames < 2:
-        raise DVInputError(node, "num_frames", "Text2Video-Zero warps the first frame into the others.",
+        raise DVInputError("num_frames", "Text2Video-Zero warps the first frame into the others.",
                            "2 frames or more (8 in the guide).")
     host.load_to_device([model.managed])
     pipe = _image_pipeline("TextToVideoZeroPipeline", model, scheduler)

@@ -27,6 +27,9 @@ FAMILY = Family(
     size_multiple=16,
     geometry=LatentGeometry(spatial=8, temporal=4, channels=16, scaling_factor=1.0),
     order=20,
+    single_file_types={"wan-t2v": "WanTransformer3DModel", "wan-i2v": "WanTransformer3DModel"},
+    # diffusers' detection reports the Wan VAE as a Wan model type; the VAE's own key tells them apart.
+    single_file_vae_keys={"decoder.middle.0.residual.0.gamma": "AutoencoderKLWan"},
     comfy_latent_format="Wan21",
     flow_matching=True,
     defaults={"num_frames": 81, "fps": 16, "steps": 50, "guidance_scale": 5.0, "width": 832, "height": 480,
@@ -48,9 +51,9 @@ def _pipeline(**components: Any):
     return assemble(WanPipeline, **components)
 
 
-def encode(node: str, te: DVTextEncoder, prompt: str, negative_prompt: str, max_sequence_length: int,
+def encode(te: DVTextEncoder, prompt: str, negative_prompt: str, max_sequence_length: int,
            truncate: bool) -> DVConditioning:
-    return encode_t5_with_pipeline(node, FAMILY, _pipeline, te, prompt, negative_prompt, max_sequence_length,
+    return encode_t5_with_pipeline(FAMILY, _pipeline, te, prompt, negative_prompt, max_sequence_length,
                                    truncate, ("prompt_embeds", "negative_prompt_embeds"))
 
 
@@ -67,56 +70,56 @@ def is_image_to_video_model(model: DVModel) -> bool:
     return config.image_dim is not None or int(config.in_channels) != int(config.out_channels)
 
 
-def _check_task(node: str, model: DVModel, inputs: SampleInputs) -> str:
+def _check_task(model: DVModel, inputs: SampleInputs) -> str:
     if inputs.video is not None:
-        raise DVInputError(node, "video", f"{FAMILY.label} takes no video.", "disconnect 'video'.")
+        raise DVInputError("video", f"{FAMILY.label} takes no video.", "disconnect 'video'.")
     if inputs.image is None:
         if is_image_to_video_model(model):
-            raise DVInputError(node, "image", f"'{model.source}' is a {FAMILY.label} image-to-video model, and no "
+            raise DVInputError("image", f"'{model.source}' is a {FAMILY.label} image-to-video model, and no "
                                "image is wired in.", "the first frame (an IMAGE) into 'image'.")
         return "t2v"
     if not is_image_to_video_model(model):
-        raise DVInputError(node, "image", f"'{model.source}' is a {FAMILY.label} text-to-video model; it cannot "
+        raise DVInputError("image", f"'{model.source}' is a {FAMILY.label} text-to-video model; it cannot "
                            "start from an image.", "an image-to-video model (Wan2.1-I2V), or disconnect 'image'.")
     config = model.module.config
     if config.image_dim is None:
-        raise DVInputError(node, "model", f"'{model.source}' is an image-to-video DiT without a CLIP image input "
+        raise DVInputError("model", f"'{model.source}' is an image-to-video DiT without a CLIP image input "
                            "(Wan2.2 I2V), which this pack does not drive.",
                            "a Wan2.1 image-to-video model (Wan2.1-I2V-14B-480P/720P-Diffusers).")
     if getattr(config, "pos_embed_seq_len", None) is not None:
-        raise DVInputError(node, "model", f"'{model.source}' is a first-last-frame model (Wan2.1-FLF2V), which "
+        raise DVInputError("model", f"'{model.source}' is a first-last-frame model (Wan2.1-FLF2V), which "
                            "needs a last frame that DVSampler has no input for.",
                            "a Wan2.1 image-to-video model (Wan2.1-I2V-14B-480P/720P-Diffusers).")
     if inputs.vae is None:
-        raise DVInputError(node, "vae", f"{FAMILY.label} image-to-video encodes the image with its VAE, and none "
+        raise DVInputError("vae", f"{FAMILY.label} image-to-video encodes the image with its VAE, and none "
                            "is wired in.", "the VAE from the same folder.")
     vae_channels = getattr(inputs.vae.module.config, "z_dim", None)
     if inputs.vae.family.id != FAMILY.id or vae_channels != int(config.out_channels):
-        raise DVInputError(node, "vae", f"the image is encoded to the model's latents, and this is a "
+        raise DVInputError("vae", f"the image is encoded to the model's latents, and this is a "
                            f"{inputs.vae.family.label} VAE with {vae_channels or '?'} latent channels where the model "
                            f"has {config.out_channels}.", "the Wan2.1 VAE (AutoencoderKLWan) from the same folder.")
     for role in ("image_encoder", "image_processor"):
         if role not in model.companions:
-            raise DVInputError(node, "model", f"this image-to-video model came without its {role}.",
+            raise DVInputError("model", f"this image-to-video model came without its {role}.",
                                "load it with DVPipelineLoader from its diffusers folder.")
     return "i2v"
 
 
-def sample(node: str, model: DVModel, scheduler: DVSchedulerSpec, params: SampleParams,
+def sample(model: DVModel, scheduler: DVSchedulerSpec, params: SampleParams,
            inputs: SampleInputs) -> dict[str, Any]:
-    task = _check_task(node, model, inputs)
-    cond = require_conditioning(node, model, inputs)
+    task = _check_task(model, inputs)
+    cond = require_conditioning(model, inputs)
     patch = model.module.config.patch_size  # (t, h, w)
-    check_common(node, model, cond, params, model.geometry.spatial * int(patch[1]))
+    check_common(model, cond, params, model.geometry.spatial * int(patch[1]))
     text_dim = int(model.module.config.text_dim)
     if int(cond.embeds["prompt_embeds"].shape[-1]) != text_dim:
-        raise DVInputError(node, "conditioning", f"the text embeddings have width "
+        raise DVInputError("conditioning", f"the text embeddings have width "
                            f"{cond.embeds['prompt_embeds'].shape[-1]}, but this transformer expects {text_dim}.",
                            "the UMT5 text encoder from the same Wan folder.")
     tokens = int(cond.embeds["prompt_embeds"].shape[1])
     splits_by_position = getattr(model.module.config, "added_kv_proj_dim", None) is not None
     if task == "i2v" and splits_by_position and tokens != I2V_TEXT_TOKENS:
-        raise DVInputError(node, "conditioning", f"the prompt was encoded to {tokens} tokens; {FAMILY.label} "
+        raise DVInputError("conditioning", f"the prompt was encoded to {tokens} tokens; {FAMILY.label} "
                            f"image-to-video tells text from image tokens by position and needs exactly "
                            f"{I2V_TEXT_TOKENS}.", f"max_sequence_length {I2V_TEXT_TOKENS} on DVTextEncode.")
     dtype, device = model.managed.dtype, model.managed.device
@@ -149,7 +152,7 @@ def sample(node: str, model: DVModel, scheduler: DVSchedulerSpec, params: Sample
             "dv_num_frames": params.num_frames}
 
 
-def decode(node: str, vae: DVVAE, latent: dict[str, Any], settings: decode_util.DecodeSettings):
+def decode(vae: DVVAE, latent: dict[str, Any], settings: decode_util.DecodeSettings):
     """As WanPipeline does after sampling: undo the latents normalisation, then the VAE, which already
     decodes one latent frame at a time with a causal cache (so there is no chunk size to choose)."""
     import torch
@@ -158,7 +161,7 @@ def decode(node: str, vae: DVVAE, latent: dict[str, Any], settings: decode_util.
     module = vae.module
     config = module.config
     samples = latent["samples"]
-    decode_util.check_latent(node, vae, samples, int(config.z_dim))
+    decode_util.check_latent(vae, samples, int(config.z_dim))
     host.load_to_device([vae.managed])
     latents = samples.to(device=vae.managed.device, dtype=vae.managed.dtype)
     mean = torch.tensor(config.latents_mean).view(1, config.z_dim, 1, 1, 1).to(latents.device, latents.dtype)

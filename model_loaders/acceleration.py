@@ -75,7 +75,7 @@ def uses_dispatcher(module) -> bool:
 
 
 @contextlib.contextmanager
-def applied(node: str, model: DVModel) -> Iterator[None]:
+def applied(model: DVModel) -> Iterator[None]:
     with contextlib.ExitStack() as stack:
         if model.attention_backend:
             from diffusers.models.attention_dispatch import attention_backend
@@ -83,7 +83,7 @@ def applied(node: str, model: DVModel) -> Iterator[None]:
             try:
                 stack.enter_context(attention_backend(model.attention_backend))
             except (RuntimeError, ImportError, ValueError) as error:
-                raise DVInputError(node, "model", f"the attention backend '{model.attention_backend}' cannot run "
+                raise DVInputError("model", f"the attention backend '{model.attention_backend}' cannot run "
                                    f"here ({error}).", "native, or a backend whose package and GPU are present."
                                    ) from error
         if model.compile is not None:

@@ -4,7 +4,7 @@ DV_CONDITIONING). Each carries its family so a wrong wire is caught with a clear
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..families.spec import Family, LatentGeometry
@@ -13,7 +13,10 @@ from ..host import ManagedModule
 
 @dataclass(eq=False)
 class DVModel:
-    """The denoiser (DiT or UNet) of one family, registered with the memory manager."""
+    """The denoiser(s) of one family, registered with the memory manager, and the pipeline config they run
+    under. Most models have one denoiser (`managed`); Wan2.2 A14B has a second expert for the low-noise
+    steps (`more_denoisers["transformer_2"]`). Every add-on (LoRA, caches, offload, compile, fp8, the memory
+    manager) acts on each denoiser: `experts()` gives one view per denoiser for that."""
 
     managed: ManagedModule
     family: Family
@@ -27,10 +30,23 @@ class DVModel:
     compile: Any = None  # DVCompileSpec (model_loaders/acceleration.py), compiled for the runs of this wire
     attention_backend: str | None = None  # a diffusers attention dispatcher backend, set while sampling
     offload: Any = None  # DVOffloadSpec (model_loaders/offload.py): offloading/chunking for this wire's runs
+    more_denoisers: dict[str, ManagedModule] = field(default_factory=dict)  # role -> expert, after `managed`
+    pipeline_config: dict[str, Any] = field(default_factory=dict)  # model_index.json's non-component entries
+    role: str = "transformer"  # the pipeline argument `managed` goes into ("transformer", "unet")
 
     @property
     def module(self):
         return self.managed.module
+
+    def denoisers(self) -> dict[str, ManagedModule]:
+        """Every denoiser by the pipeline argument it goes into, in the order the pipeline runs them."""
+        return {self.role: self.managed, **self.more_denoisers}
+
+    def experts(self) -> list[DVModel]:
+        """One view per denoiser, each with the LoRAs that target it, for the add-ons that act on one module."""
+        return [replace(self, managed=managed, role=role, more_denoisers={},
+                        loras=tuple(lora for lora in self.loras if lora.targets(role)))
+                for role, managed in self.denoisers().items()]
 
     def managed_companions(self) -> list[ManagedModule]:
         return [c for c in self.companions.values() if isinstance(c, ManagedModule)]
@@ -197,12 +213,8 @@ def geometry_from_config(cfg: Mapping[str, Any], family: Family) -> LatentGeomet
     latent_channels; Wan: scale_factor_spatial / scale_factor_temporal / z_dim), so each is looked up
     under every name diffusers uses."""
     default = family.geometry
-    if "spatio_temporal_scaling" in cfg:  # LTX-Video: patchify, then one 2x step per scaling block
-        steps = sum(bool(x) for x in cfg["spatio_temporal_scaling"])
-        spatial = int(cfg.get("patch_size", 1)) * 2**steps
-        temporal = int(cfg.get("patch_size_t", 1)) * 2**steps
-        return LatentGeometry(spatial=spatial, temporal=temporal, channels=int(cfg.get("latent_channels", 128)),
-                              scaling_factor=float(cfg.get("scaling_factor", default.scaling_factor)))
+    if family.vae_geometry is not None:  # a VAE whose config says it another way (LTX-Video)
+        return family.vae_geometry(cfg, default)
     if "scale_factor_spatial" in cfg:
         spatial = int(cfg["scale_factor_spatial"])
     elif "block_out_channels" in cfg:

@@ -75,10 +75,9 @@ def _all_classes(role: str) -> set[str]:
 # ------------------------------------------------------------------------------------------ loading
 
 
-def _component_class(library: str, class_name: str, node: str, input_name: str):
+def _component_class(library: str, class_name: str, input_name: str):
     if library not in TRUSTED_LIBRARIES:
         raise DVInputError(
-            node,
             input_name,
             f"the folder asks for {library}.{class_name}, which would need remote code.",
             "folders whose components are diffusers or transformers classes.",
@@ -87,7 +86,6 @@ def _component_class(library: str, class_name: str, node: str, input_name: str):
     cls = getattr(module, class_name, None)
     if cls is None:
         raise DVInputError(
-            node,
             input_name,
             f"{library} {module.__version__} has no class {class_name}.",
             "upgrade the library or pick a folder made for this version.",
@@ -95,11 +93,11 @@ def _component_class(library: str, class_name: str, node: str, input_name: str):
     return cls
 
 
-def _resolve(kind: str, name: str, node: str, input_name: str) -> str:
+def _resolve(kind: str, name: str, input_name: str) -> str:
     path = host.resolve_in_folder(kind, name)
     if path is None:
         where = ", ".join(host.folder_paths_for(kind)) or kind
-        raise DVInputError(node, input_name, f"'{name}' was not found in the {kind} folder ({where}).",
+        raise DVInputError(input_name, f"'{name}' was not found in the {kind} folder ({where}).",
                            "one of the names listed in the widget; refresh the page after adding models.")
     return path
 
@@ -110,36 +108,37 @@ def _is_module_class(cls: type) -> bool:
     return isinstance(cls, type) and issubclass(cls, torch.nn.Module)
 
 
-def load_pipeline_folder(name: str, dtype_name: str, node: str = "DVPipelineLoader",
-                         input_name: str = "model", weights: str = "as dtype") -> dict[str, Any]:
+def load_pipeline_folder(name: str, dtype_name: str, input_name: str = "model",
+                         weights: str = "as dtype") -> dict[str, Any]:
     """Every component of one diffusers folder, each registered with the memory manager; `weights` is the
     storage of the denoiser (and, for 4-bit, the text encoder): see storage.py."""
-    storage.check(node, weights)
-    path = _resolve("diffusers", name, node, input_name)
+    storage.check(weights)
+    path = _resolve("diffusers", name, input_name)
     index_path = os.path.join(path, "model_index.json")
     if not os.path.isfile(index_path):
-        raise DVInputError(node, input_name, f"'{name}' has no model_index.json, so it is not a diffusers folder.",
+        raise DVInputError(input_name, f"'{name}' has no model_index.json, so it is not a diffusers folder.",
                            "a folder saved by DiffusionPipeline.save_pretrained.")
     index = read_json(index_path)
     pipeline_class = index.get("_class_name", "?")
     family = family_for_class(pipeline_class)
     if family is None:
-        raise DVInputError(node, input_name, f"'{name}' is a {pipeline_class} folder, which this pack does not run.",
+        raise DVInputError(input_name, f"'{name}' is a {pipeline_class} folder, which this pack does not run.",
                            f"folders of {supported_pipelines()}.")
     dtype = torch_dtype(dtype_name)
     loaded: dict[str, Any] = {}
     for sub, spec in index.items():
-        if sub.startswith("_") or not isinstance(spec, list) or spec[0] is None:
+        if sub.startswith("_") or not is_component_entry(spec) or spec[0] is None:
             continue
         library, class_name = spec
-        cls = _component_class(library, class_name, node, input_name)
+        cls = _component_class(library, class_name, input_name)
         subdir = os.path.join(path, sub)
         if _is_module_class(cls):
-            quantized = sub in ("transformer", "unet", "text_encoder")
+            denoiser = class_name in family.model_classes  # every expert of a two-expert model too
+            quantized = denoiser or sub == "text_encoder"
             config = storage.quantization_config(weights, library, dtype) if quantized else None
             extra = {"quantization_config": config} if config is not None else {}
             loaded[sub] = cls.from_pretrained(subdir, dtype=dtype, **extra).eval()
-            if sub in ("transformer", "unet"):
+            if denoiser:
                 storage.apply_after_load(loaded[sub], weights, dtype)
         else:  # schedulers, tokenizers, image processors
             loaded[sub] = cls.from_pretrained(subdir)
@@ -147,8 +146,20 @@ def load_pipeline_folder(name: str, dtype_name: str, node: str = "DVPipelineLoad
         "family": family,
         "task": task_for_pipeline(pipeline_class),
         "components": loaded,
+        "pipeline_config": pipeline_config(index),
         "source": name,
     }
+
+
+def is_component_entry(value: Any) -> bool:
+    """model_index.json names a component as [library, class]; anything else is pipeline config."""
+    return isinstance(value, list) and len(value) == 2 and all(v is None or isinstance(v, str) for v in value)
+
+
+def pipeline_config(index: dict[str, Any]) -> dict[str, Any]:
+    """The entries of a model_index.json that are no component (Wan2.2: boundary_ratio, expand_timesteps): the
+    pipeline's own config, which must reach it as the folder's from_pretrained would pass it."""
+    return {k: v for k, v in index.items() if not k.startswith("_") and not is_component_entry(v)}
 
 
 def family_of_choice(loader: str, name: str) -> Family | None:
@@ -159,56 +170,76 @@ def family_of_choice(loader: str, name: str) -> Family | None:
             return family_for_class("StableDiffusionPipeline")
         if loader == "DVPipelineLoader":
             path = host.resolve_in_folder("diffusers", name)
-            index = os.path.join(path or "", "model_index.json")
-            return family_for_class(read_json(index).get("_class_name", "")) if path and os.path.isfile(index) else None
+            return _family_of_pipeline_folder(path) if path else None
         if loader == "DVModelLoader":
-            if single_file.is_single_file(name):
+            if single_file.is_single_file(name):  # the family from its tensors; no config to tell the variant
                 path = host.resolve_in_folder("diffusion_models", name)
-                return single_file.detect(path, "model", loader, "model")[0] if path else None
+                return single_file.detect(path, "model", "model")[0] if path else None
             path = host.resolve_in_folder("diffusers", name)
-            return _family_of_folder(path) if path else None
+            family = _family_of_folder(path) if path else None
+            config = os.path.join(path or "", "config.json")
+            return family.resolved({"denoiser": read_json(config)}) if family and os.path.isfile(config) else family
     except (OSError, ValueError, DVInputError):
         return None
     return None
+
+
+def _family_of_pipeline_folder(path: str) -> Family | None:
+    """A diffusers folder's family and variant from its config files alone (no weights read)."""
+    index_path = os.path.join(path, "model_index.json")
+    if not os.path.isfile(index_path):
+        return None
+    index = read_json(index_path)
+    family = family_for_class(index.get("_class_name", ""))
+    if family is None:
+        return None
+    denoisers = [sub for sub, spec in index.items()
+                 if is_component_entry(spec) and spec[1] in family.model_classes]
+    configs: dict[str, Any] = {"pipeline": pipeline_config(index), "denoisers": len(denoisers)}
+    for key, sub in (("denoiser", denoisers[0] if denoisers else ""), ("vae", "vae")):
+        config = os.path.join(path, sub, "config.json")
+        if sub and os.path.isfile(config):
+            configs[key] = read_json(config)
+    return family.resolved(configs)
 
 
 def list_checkpoints() -> list[str]:
     return [f for f in host.list_model_files("checkpoints") if single_file.is_single_file(f)]
 
 
-def load_sd15_checkpoint(name: str, dtype_name: str, node: str = "DVCheckpointLoader", input_name: str = "ckpt_name",
+def load_sd15_checkpoint(name: str, dtype_name: str, input_name: str = "ckpt_name",
                          config: str = "") -> dict[str, Any]:
     """A Stable Diffusion 1.5 single-file checkpoint (the original LDM layout) as the components of a folder,
     converted by diffusers' from_single_file; the config from a local SD1.5 folder or the Hub."""
     from diffusers import StableDiffusionPipeline
     from diffusers.loaders.single_file_utils import infer_diffusers_model_type
 
-    path = _resolve("checkpoints", name, node, input_name)
+    path = _resolve("checkpoints", name, input_name)
     try:
         meta = single_file.meta_state_dict(path)
     except Exception as error:  # noqa: BLE001 - safetensors raises several types for a bad header
-        raise DVInputError(node, input_name, f"'{name}' is not a readable .safetensors file ({error}).",
+        raise DVInputError(input_name, f"'{name}' is not a readable .safetensors file ({error}).",
                            "a complete .safetensors checkpoint.") from error
     detected = infer_diffusers_model_type(meta)
     # diffusers' detection falls back to "v1" for anything it does not know: an LDM UNet must be there too.
     if detected != "v1" or "model.diffusion_model.input_blocks.0.0.weight" not in meta:
-        raise DVInputError(node, input_name, f"'{name}' is not a Stable Diffusion 1.5 checkpoint (diffusers reads "
+        raise DVInputError(input_name, f"'{name}' is not a Stable Diffusion 1.5 checkpoint (diffusers reads "
                            f"it as '{detected}', without an SD UNet).",
                            "an SD1.5 checkpoint (for AnimateDiff, ControlNet video, ...).")
     folder = None
     if config and config != single_file.CONFIG_FROM_HUB:
-        folder = _resolve("diffusers", config, node, "config")
+        folder = _resolve("diffusers", config, "config")
         index = os.path.join(folder, "model_index.json")
         class_name = read_json(index).get("_class_name", "") if os.path.isfile(index) else ""
         if class_name != "StableDiffusionPipeline":
-            raise DVInputError(node, "config", f"'{config}' is a {class_name or 'folder without model_index.json'}, "
+            raise DVInputError("config", f"'{config}' is a {class_name or 'folder without model_index.json'}, "
                                "not a Stable Diffusion 1.5 folder.",
                                f"an SD1.5 diffusers folder, or '{single_file.CONFIG_FROM_HUB}'.")
     try:
         pipe = StableDiffusionPipeline.from_single_file(path, config=folder, dtype=torch_dtype(dtype_name),
                                                         safety_checker=None, requires_safety_checker=False)
     except Exception as error:  # noqa: BLE001 - hub, config and shape errors all end here
-        raise DVInputError(node, "config" if folder else input_name, f"'{name}' could not be loaded "
+        raise DVInputError("config" if folder else input_name, f"'{name}' could not be loaded "
                            f"({type(error).__name__}: {str(error)[:300]}).",
                            "an SD1.5 diffusers folder in 'config' (needed offline; e.g. stable-diffusion-v1-5), or "
                            "the network for the Hugging Face default.") from error
@@ -235,12 +266,17 @@ def wrap_components(loaded: dict[str, Any]) -> dict[str, Any]:
     Everything besides the denoiser, VAE, scheduler and text side (image encoders, feature extractors,
     motion adapters...) rides along on the model as `companions`, because the sampler needs it.
     """
-    family: Family = loaded["family"]
     comps = dict(loaded["components"])
     source = loaded["source"]
-    denoiser_key = "transformer" if "transformer" in comps else "unet"
+    config = dict(loaded.get("pipeline_config", {}))
+    denoiser_keys = [key for key, value in comps.items()
+                     if value is not None and type(value).__name__ in loaded["family"].model_classes]
+    denoiser_key = denoiser_keys[0] if denoiser_keys else ("transformer" if "transformer" in comps else "unet")
     vae_module = comps.pop("vae")
-    vae = DVVAE(host.ManagedModule(vae_module, f"{source}/vae"), family, source)
+    family: Family = loaded["family"].resolved({"pipeline": config, "denoiser": dict(comps[denoiser_key].config),
+                                                "vae": dict(vae_module.config), "denoisers": len(denoiser_keys)})
+    vae = DVVAE(host.ManagedModule(vae_module, f"{source}/vae"), loaded["family"].resolved(
+        {"vae": dict(vae_module.config)}), source)
     scheduler = DVSchedulerSpec.from_scheduler(comps.pop("scheduler"), source)
     text_side = {key: comps.pop(key) for key in TEXT_SIDE if key in comps}
     text_encoder = None
@@ -252,29 +288,34 @@ def wrap_components(loaded: dict[str, Any]) -> dict[str, Any]:
             source,
             {key: _managed_or_plain(value, f"{source}/{key}") for key, value in text_side.items()},
         )
+    managed = host.ManagedModule(comps.pop(denoiser_key), f"{source}/{denoiser_key}")
+    more = {key: host.ManagedModule(comps.pop(key), f"{source}/{key}") for key in denoiser_keys[1:]}
     model = DVModel(
-        host.ManagedModule(comps.pop(denoiser_key), f"{source}/{denoiser_key}"),
+        managed,
         family,
         geometry_from_config(vae_module.config, family),
         source,
         scheduler,
         {key: _managed_or_plain(value, f"{source}/{key}") for key, value in comps.items() if value is not None},
+        more_denoisers=more,
+        pipeline_config=config,
+        role=denoiser_key,
     )
     return {"model": model, "vae": vae, "text_encoder": text_encoder, "scheduler": scheduler}
 
 
-def _load_subfolder(name: str, role: str, node: str, input_name: str, dtype_name: str):
-    path = _resolve("diffusers", name, node, input_name)
+def _load_subfolder(name: str, role: str, input_name: str, dtype_name: str):
+    path = _resolve("diffusers", name, input_name)
     config_path = os.path.join(path, "config.json")
     if not os.path.isfile(config_path):
-        raise DVInputError(node, input_name, f"'{name}' has no config.json.",
+        raise DVInputError(input_name, f"'{name}' has no config.json.",
                            "a component subfolder of a diffusers folder, e.g. CogVideoX-2b/transformer.")
     class_name = read_json(config_path).get("_class_name") or read_json(config_path).get("architectures", ["?"])[0]
     if class_name not in _all_classes(role):
-        raise DVInputError(node, input_name, f"'{name}' holds a {class_name}, which is not a {role.replace('_', ' ')} "
+        raise DVInputError(input_name, f"'{name}' holds a {class_name}, which is not a {role.replace('_', ' ')} "
                            "of a supported family.", ", ".join(sorted(_all_classes(role))) + ".")
     library = "transformers" if role == "text_encoder" else "diffusers"
-    cls = _component_class(library, class_name, node, input_name)
+    cls = _component_class(library, class_name, input_name)
     return cls.from_pretrained(path, dtype=torch_dtype(dtype_name)).eval(), class_name, path
 
 
@@ -318,74 +359,117 @@ def config_choices() -> list[str]:
     return [single_file.CONFIG_FROM_HUB, *list_pipeline_folders()]
 
 
-def _single_file(name: str, kind: str, role: str, config: str, dtype_name: str, node: str, input_name: str):
+def _single_file(name: str, kind: str, role: str, config: str, dtype_name: str, input_name: str,
+                 subfolder: str | None = None):
     """(module, family, config folder or None) of a single file, checked against the config folder's family."""
-    path = _resolve(kind, name, node, input_name)
+    path = _resolve(kind, name, input_name)
     folder = None
+    detected, _ = single_file.detect(path, role, input_name)
     if config and config != single_file.CONFIG_FROM_HUB:
-        folder = _resolve("diffusers", config, node, "config")
-        detected, _ = single_file.detect(path, role, node, input_name)
+        folder = _resolve("diffusers", config, "config")
         index = os.path.join(folder, "model_index.json")
         folder_family = family_for_class(read_json(index).get("_class_name", "")) if os.path.isfile(index) else None
         if folder_family is None or folder_family.id != detected.id:
             what = folder_family.label if folder_family else "folder of no supported family"
-            raise DVInputError(node, "config", f"'{config}' is a {what}, but '{name}' is a {detected.label} file.",
+            raise DVInputError("config", f"'{config}' is a {what}, but '{name}' is a {detected.label} file.",
                                f"a diffusers folder of {detected.label}, or '{single_file.CONFIG_FROM_HUB}'.")
-    module, family = single_file.load(path, role, folder, torch_dtype(dtype_name), node, input_name)
+    elif detected.single_file_hub_refusal is not None:
+        # diffusers' detection maps some releases onto another release's Hub config (Wan2.2 onto Wan2.1).
+        reason = detected.single_file_hub_refusal(single_file.meta_state_dict(path), subfolder is not None)
+        if reason:
+            raise DVInputError("config", f"'{name}': {reason}",
+                               f"a local diffusers folder of the same {detected.label} release in 'config'.")
+    module, family = single_file.load(path, role, folder, torch_dtype(dtype_name), input_name, subfolder)
     return module, family, folder
 
 
-def load_model(name: str, dtype_name: str, node: str = "DVModelLoader", input_name: str = "model",
-               config: str = "", weights: str = "as dtype") -> DVModel:
-    storage.check(node, weights)
+NO_SECOND_EXPERT = "none"
+
+
+def load_model(name: str, dtype_name: str, input_name: str = "model", config: str = "", weights: str = "as dtype",
+               model_2: str = NO_SECOND_EXPERT, boundary_ratio: float = 0.0) -> DVModel:
+    """The DiT/UNet alone, from a folder's subfolder or a single file; with `model_2` a second expert (Wan2.2
+    A14B's low-noise transformer_2) and the boundary where it takes over, from `boundary_ratio` or the
+    config folder's model_index.json."""
+    storage.check(weights)
     if weights.startswith("nf4"):
-        raise DVInputError(node, "weights", "4-bit loading goes through a diffusers folder.",
+        raise DVInputError("weights", "4-bit loading goes through a diffusers folder.",
                            "DVPipelineLoader with weights nf4, or fp8 storage here.")
+    second = model_2 not in ("", NO_SECOND_EXPERT)
+    if second and single_file.is_single_file(name) != single_file.is_single_file(model_2):
+        raise DVInputError("model_2", "one expert is a single file and the other a folder.",
+                           "both experts as single files in diffusion_models, or both as diffusers subfolders.")
     if single_file.is_single_file(name):
-        module, family, folder = _single_file(name, "diffusion_models", "model", config, dtype_name, node,
-                                              input_name)
-        storage.apply_after_load(module, weights, torch_dtype(dtype_name))
+        module, family, folder = _single_file(name, "diffusion_models", "model", config, dtype_name, input_name,
+                                              "transformer" if second else None)
+        module_2 = (_single_file(model_2, "diffusion_models", "model", config, dtype_name, "model_2",
+                                 "transformer_2")[0] if second else None)
         geometry, scheduler = (_pipeline_folder_extras(folder, family, config) if folder
                                else (family.geometry, None))
-        return DVModel(host.ManagedModule(module, name), family, geometry, name, scheduler)
-    module, class_name, path = _load_subfolder(name, "model", node, input_name, dtype_name)
-    storage.apply_after_load(module, weights, torch_dtype(dtype_name))
-    family = _family_of_folder(path) or family_for_class(class_name)
-    geometry, scheduler = _pipeline_folder_extras(os.path.dirname(path), family, name)
-    return DVModel(host.ManagedModule(module, name), family, geometry, name, scheduler)
+        index_path = os.path.join(folder, "model_index.json") if folder else ""
+    else:
+        module, class_name, path = _load_subfolder(name, "model", input_name, dtype_name)
+        module_2 = _load_subfolder(model_2, "model", "model_2", dtype_name)[0] if second else None
+        family = _family_of_folder(path) or family_for_class(class_name)
+        geometry, scheduler = _pipeline_folder_extras(os.path.dirname(path), family, name)
+        index_path = os.path.join(os.path.dirname(path), "model_index.json")
+    config_entries = pipeline_config(read_json(index_path)) if os.path.isfile(index_path) else {}
+    if boundary_ratio > 0:
+        config_entries["boundary_ratio"] = float(boundary_ratio)
+    more: dict[str, host.ManagedModule] = {}
+    if second:
+        if type(module_2) is not type(module) or dict(module_2.config) != dict(module.config):
+            raise DVInputError("model_2", f"'{model_2}' is not a second expert of '{name}': its config differs "
+                               f"({type(module_2).__name__}).", "the other expert of the same model.")
+        if config_entries.get("boundary_ratio") is None:
+            raise DVInputError("boundary_ratio", "two experts need the timestep at which the second takes over, "
+                               "and neither this input nor the config folder gives one.",
+                               "the model's boundary_ratio (Wan2.2 A14B: 0.875 text-to-video, 0.9 "
+                               "image-to-video), or a config folder whose model_index.json has it.")
+        more["transformer_2"] = host.ManagedModule(module_2, model_2)
+    elif boundary_ratio > 0:
+        raise DVInputError("boundary_ratio", f"{boundary_ratio} is set, but only one expert is loaded.",
+                           "0 (from the config), or a second expert in 'model_2'.")
+    for loaded in (module, module_2):
+        if loaded is not None:
+            storage.apply_after_load(loaded, weights, torch_dtype(dtype_name))
+    family = family.resolved({"pipeline": config_entries, "denoiser": dict(module.config),
+                              "denoisers": 1 + len(more)})
+    return DVModel(host.ManagedModule(module, name), family, geometry, name, scheduler, more_denoisers=more,
+                   pipeline_config=config_entries)
 
 
-def load_vae(name: str, dtype_name: str, node: str = "DVVAELoader", input_name: str = "vae",
+def load_vae(name: str, dtype_name: str, input_name: str = "vae",
              config: str = "") -> DVVAE:
     if single_file.is_single_file(name):
-        module, family, _ = _single_file(name, "vae", "vae", config, dtype_name, node, input_name)
-        return DVVAE(host.ManagedModule(module, name), family, name)
-    module, class_name, path = _load_subfolder(name, "vae", node, input_name, dtype_name)
-    # The folder's pipeline tells the family; the class alone may be shared (AutoencoderKL).
-    return DVVAE(host.ManagedModule(module, name), _family_of_folder(path) or family_for_class(class_name), name)
+        module, family, _ = _single_file(name, "vae", "vae", config, dtype_name, input_name)
+    else:
+        module, class_name, path = _load_subfolder(name, "vae", input_name, dtype_name)
+        # The folder's pipeline tells the family; the class alone may be shared (AutoencoderKL).
+        family = _family_of_folder(path) or family_for_class(class_name)
+    return DVVAE(host.ManagedModule(module, name), family.resolved({"vae": dict(module.config)}), name)
 
 
-def load_text_encoder(name: str, dtype_name: str, node: str = "DVTextEncoderLoader",
-                      input_name: str = "text_encoder") -> DVTextEncoder:
-    path = _resolve("diffusers", name, node, input_name)
+def load_text_encoder(name: str, dtype_name: str, input_name: str = "text_encoder") -> DVTextEncoder:
+    path = _resolve("diffusers", name, input_name)
     family = _family_of_folder(path)
     if family is None:
-        raise DVInputError(node, input_name, f"'{name}' is not inside a diffusers folder of a supported family, "
+        raise DVInputError(input_name, f"'{name}' is not inside a diffusers folder of a supported family, "
                            "so the tokenizer and family cannot be found.",
                            "a text_encoder subfolder of a diffusers folder, e.g. CogVideoX-2b/text_encoder.")
-    module, _class_name, _ = _load_subfolder(name, "text_encoder", node, input_name, dtype_name)
+    module, _class_name, _ = _load_subfolder(name, "text_encoder", input_name, dtype_name)
     sub = os.path.basename(path.rstrip(os.sep))
     tok_dir = os.path.join(os.path.dirname(path), sub.replace("text_encoder", "tokenizer"))
     index = read_json(os.path.join(os.path.dirname(path), "model_index.json"))
     tok_spec = index.get(os.path.basename(tok_dir))
     tokenizer = None
     if tok_spec and os.path.isdir(tok_dir):
-        tokenizer = _component_class(tok_spec[0], tok_spec[1], node, input_name).from_pretrained(tok_dir)
-    extras = _second_text_encoder(os.path.dirname(path), index, name, sub, dtype_name, node, input_name)
+        tokenizer = _component_class(tok_spec[0], tok_spec[1], input_name).from_pretrained(tok_dir)
+    extras = _second_text_encoder(os.path.dirname(path), index, name, sub, dtype_name, input_name)
     return DVTextEncoder(host.ManagedModule(module, name), tokenizer, family, name, extras)
 
 
-def _second_text_encoder(folder: str, index: dict[str, Any], name: str, sub: str, dtype_name: str, node: str,
+def _second_text_encoder(folder: str, index: dict[str, Any], name: str, sub: str, dtype_name: str,
                          input_name: str) -> dict[str, Any]:
     """text_encoder_2 / tokenizer_2 beside a folder's first text encoder (HunyuanVideo's CLIP), which the
     family's prompt encoding needs together with it; nothing for other folders."""
@@ -396,7 +480,7 @@ def _second_text_encoder(folder: str, index: dict[str, Any], name: str, sub: str
         spec, subdir = index.get(key), os.path.join(folder, key)
         if not (isinstance(spec, list) and len(spec) == 2 and spec[0] and os.path.isdir(subdir)):
             continue
-        cls = _component_class(spec[0], spec[1], node, input_name)
+        cls = _component_class(spec[0], spec[1], input_name)
         value = (cls.from_pretrained(subdir, dtype=torch_dtype(dtype_name)).eval() if _is_module_class(cls)
                  else cls.from_pretrained(subdir))
         extras[key] = _managed_or_plain(value, f"{os.path.dirname(name.rstrip('/'))}/{key}")
@@ -413,21 +497,21 @@ def list_controlnets() -> list[str]:
     return sorted(set(folders) | set(files))
 
 
-def load_controlnet(name: str, dtype_name: str, node: str = "DVControlNetLoader", input_name: str = "controlnet"):
+def load_controlnet(name: str, dtype_name: str, input_name: str = "controlnet"):
     from diffusers import ControlNetModel
 
-    path = _resolve("controlnet", name, node, input_name)
+    path = _resolve("controlnet", name, input_name)
     dtype = torch_dtype(dtype_name)
     if os.path.isdir(path):
         class_name = read_json(os.path.join(path, "config.json")).get("_class_name")
         if class_name != "ControlNetModel":
-            raise DVInputError(node, input_name, f"'{name}' holds a {class_name}, not an SD1.5 ControlNetModel.",
+            raise DVInputError(input_name, f"'{name}' holds a {class_name}, not an SD1.5 ControlNetModel.",
                                "a ControlNet folder such as lllyasviel/sd-controlnet-openpose.")
         return ControlNetModel.from_pretrained(path, dtype=dtype).eval()
     try:  # diffusers converts the original ControlNet checkpoints (config from the Hub or its cache)
         return ControlNetModel.from_single_file(path, dtype=dtype).eval()
     except Exception as error:  # noqa: BLE001 - diffusers raises many types here; the user needs one message
-        raise DVInputError(node, input_name, f"'{name}' could not be read as a ControlNet "
+        raise DVInputError(input_name, f"'{name}' could not be read as a ControlNet "
                            f"({type(error).__name__}: {str(error)[:300]}).",
                            "a diffusers ControlNet folder (works offline), or an original SD1.5 ControlNet "
                            ".safetensors (its config comes from the Hugging Face Hub or cache).") from error
@@ -440,11 +524,11 @@ def list_loras() -> list[str]:
     return [f for f in host.list_model_files("loras") if f.lower().endswith((".safetensors", ".sft"))]
 
 
-def resolve_lora(name: str, node: str, input_name: str) -> str:
+def resolve_lora(name: str, input_name: str) -> str:
     if not name.lower().endswith((".safetensors", ".sft")):
-        raise DVInputError(node, input_name, f"'{name}' is not a .safetensors file.",
+        raise DVInputError(input_name, f"'{name}' is not a .safetensors file.",
                            "a LoRA .safetensors (pickled .pt/.ckpt files are not loaded).")
-    return _resolve("loras", name, node, input_name)
+    return _resolve("loras", name, input_name)
 
 
 # ----------------------------------------------------------------------------------- motion adapters
@@ -457,21 +541,20 @@ def list_motion_adapters() -> list[str]:
     return sorted(set(folders) | set(files))
 
 
-def load_motion_adapter(name: str, dtype_name: str, node: str = "DVMotionAdapterLoader",
-                        input_name: str = "motion_adapter"):
+def load_motion_adapter(name: str, dtype_name: str, input_name: str = "motion_adapter"):
     from diffusers import MotionAdapter
 
-    path = _resolve("animatediff_models", name, node, input_name)
+    path = _resolve("animatediff_models", name, input_name)
     dtype = torch_dtype(dtype_name)
     if os.path.isdir(path):
         class_name = read_json(os.path.join(path, "config.json")).get("_class_name")
         if class_name != "MotionAdapter":
-            raise DVInputError(node, input_name, f"'{name}' holds a {class_name}, not a MotionAdapter.",
+            raise DVInputError(input_name, f"'{name}' holds a {class_name}, not a MotionAdapter.",
                                "a motion adapter folder, e.g. animatediff-motion-adapter-v1-5-2.")
         return MotionAdapter.from_pretrained(path, dtype=dtype).eval()
     try:  # diffusers converts the original AnimateDiff checkpoints itself
         return MotionAdapter.from_single_file(path, dtype=dtype).eval()
     except Exception as error:  # noqa: BLE001 - diffusers raises many types here; the user needs one message
-        raise DVInputError(node, input_name, f"'{name}' could not be read as a motion adapter ({error}).",
+        raise DVInputError(input_name, f"'{name}' could not be read as a motion adapter ({error}).",
                            "a diffusers MotionAdapter folder, or an original AnimateDiff .safetensors "
                            "(needs the adapter's config, which diffusers may fetch from the Hub).") from error

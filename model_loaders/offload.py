@@ -33,25 +33,25 @@ class DVOffloadSpec:
     forward_chunk_size: int = 0
 
 
-def check(node: str, model: DVModel, spec: DVOffloadSpec) -> None:
+def check(model: DVModel, spec: DVOffloadSpec) -> None:
     import torch
 
     if spec.mode not in OFFLOAD_MODES:
-        raise DVInputError(node, "offload", f"'{spec.mode}'.", ", ".join(OFFLOAD_MODES))
+        raise DVInputError("offload", f"'{spec.mode}'.", ", ".join(OFFLOAD_MODES))
     if spec.use_stream and not torch.cuda.is_available():
-        raise DVInputError(node, "use_stream", "overlapping transfers with CUDA streams needs a CUDA GPU, and "
+        raise DVInputError("use_stream", "overlapping transfers with CUDA streams needs a CUDA GPU, and "
                            "none is available.", "use_stream off.")
     if spec.use_stream and not spec.mode.startswith("group"):
-        raise DVInputError(node, "use_stream", "streams only apply to group offloading.",
+        raise DVInputError("use_stream", "streams only apply to group offloading.",
                            "a group offload mode, or use_stream off.")
     if spec.forward_chunk_size and not hasattr(model.module, "enable_forward_chunking"):
-        raise DVInputError(node, "forward_chunk_size", f"{type(model.module).__name__} ({model.family.label}) has "
+        raise DVInputError("forward_chunk_size", f"{type(model.module).__name__} ({model.family.label}) has "
                            "no forward chunking.", "0 for this model (UNet families: ModelScope, AnimateDiff, "
                            "SVD, I2VGen-XL).")
 
 
 @contextlib.contextmanager
-def applied(node: str, model: DVModel) -> Iterator[None]:
+def applied(model: DVModel) -> Iterator[None]:
     spec: DVOffloadSpec | None = model.offload
     if spec is None:
         yield

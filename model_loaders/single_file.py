@@ -15,21 +15,22 @@ from ..errors import DVInputError
 from ..families import Family, all_families
 
 SINGLE_FILE_EXTENSIONS = (".safetensors", ".sft")
+# Tensors only ComfyUI's "fp8_scaled" files carry (per-layer scales beside fp8 weights): diffusers' single-file
+# converters do not apply them, so such a file would load with wrong weights.
+COMFY_SCALED_SUFFIXES = (".scale_weight", ".scale_input", ".weight_scale", ".comfy_quant")
 CONFIG_FROM_HUB = "from Hugging Face (detected model)"
 
-# diffusers model type (prefix) -> (family id, diffusers class) per role. Only classes diffusers can load
-# from a single file, for families this pack has.
-MODEL_TYPES: dict[str, tuple[str, str]] = {
-    "wan-t2v": ("wan", "WanTransformer3DModel"),
-    "wan-i2v": ("wan", "WanTransformer3DModel"),
-    "ltx-video": ("ltx", "LTXVideoTransformer3DModel"),
-    "hunyuan-video": ("hunyuanvideo", "HunyuanVideoTransformer3DModel"),
-    "mochi-1": ("mochi", "MochiTransformer3DModel"),
-}
-# diffusers' detection reports the Wan VAE as a Wan model type; the VAE's own key tells them apart.
-VAE_KEYS: dict[str, tuple[str, str]] = {
-    "decoder.middle.0.residual.0.gamma": ("wan", "AutoencoderKLWan"),
-}
+
+
+def model_types() -> dict[str, tuple[Family, str]]:
+    """diffusers' single-file model type (prefix) -> (family, class): what each family module declares it
+    can load from one file."""
+    return {t: (fam, cls) for fam in all_families() for t, cls in fam.single_file_types.items()}
+
+
+def vae_keys() -> dict[str, tuple[Family, str]]:
+    """A tensor name only one family's VAE has -> (family, class)."""
+    return {k: (fam, cls) for fam in all_families() for k, cls in fam.single_file_vae_keys.items()}
 
 
 def is_single_file(name: str) -> bool:
@@ -45,7 +46,7 @@ def meta_state_dict(path: str) -> dict[str, Any]:
         return {key: torch.empty(f.get_slice(key).get_shape(), device="meta") for key in f.keys()}
 
 
-def detect(path: str, role: str, node: str, input_name: str) -> tuple[Family, str]:
+def detect(path: str, role: str, input_name: str) -> tuple[Family, str]:
     """(family, diffusers class) of a single-file DiT/UNet ("model") or VAE ("vae")."""
     from diffusers.loaders.single_file_utils import infer_diffusers_model_type
 
@@ -53,43 +54,50 @@ def detect(path: str, role: str, node: str, input_name: str) -> tuple[Family, st
     try:
         meta = meta_state_dict(path)
     except Exception as error:  # noqa: BLE001 - safetensors raises several types for a bad header
-        raise DVInputError(node, input_name, f"'{label}' is not a readable .safetensors file ({error}).",
+        raise DVInputError(input_name, f"'{label}' is not a readable .safetensors file ({error}).",
                            "a complete .safetensors file.") from error
-    found: tuple[str, str] | None = None
+    scaled = next((key for key in meta if key == "scaled_fp8" or key.endswith(COMFY_SCALED_SUFFIXES)), None)
+    if scaled is not None:
+        raise DVInputError(input_name, f"'{label}' is in ComfyUI's own scaled-fp8 format (it has '{scaled}'), "
+                           "which diffusers cannot read.",
+                           "the bf16/fp16 (or plain fp8_e4m3fn) .safetensors of the same model, or its diffusers "
+                           "folder; the loader's 'weights' input stores it in fp8 after loading.")
+    found: tuple[Family, str] | None = None
+    table = vae_keys() if role == "vae" else model_types()
     if role == "vae":
-        found = next((hit for key, hit in VAE_KEYS.items() if key in meta or f"vae.{key}" in meta), None)
+        found = next((hit for key, hit in table.items() if key in meta or f"vae.{key}" in meta), None)
     else:
         try:
             model_type = infer_diffusers_model_type(meta)
         except Exception:  # noqa: BLE001 - detection reads shapes of keys it expects; other files may lack them
             model_type = ""
-        found = next((hit for prefix, hit in MODEL_TYPES.items() if model_type.startswith(prefix)), None)
-    known = {fam.id: fam for fam in all_families()}
-    table = VAE_KEYS if role == "vae" else MODEL_TYPES
-    readable = sorted({known[f].label for f, _ in table.values() if f in known})
-    if found is None or found[0] not in known:
-        raise DVInputError(node, input_name, f"diffusers cannot tell which {'VAE' if role == 'vae' else 'model'} "
+        found = next((hit for prefix, hit in table.items() if model_type.startswith(prefix)), None)
+    if found is None:
+        readable = sorted({fam.label for fam, _ in table.values()})
+        raise DVInputError(input_name, f"diffusers cannot tell which {'VAE' if role == 'vae' else 'model'} "
                            f"'{label}' is from its tensors.",
                            f"a single-file {'VAE' if role == 'vae' else 'transformer'} of {', '.join(readable)}, "
                            "or a diffusers folder.")
-    return known[found[0]], found[1]
+    return found
 
 
-def load(path: str, role: str, config_folder: str | None, dtype, node: str, input_name: str):
-    """(module, family) loaded with from_single_file, its config from config_folder's subfolder or the Hub."""
+def load(path: str, role: str, config_folder: str | None, dtype, input_name: str, subfolder: str | None = None):
+    """(module, family) loaded with from_single_file, its config from config_folder's subfolder (`subfolder`,
+    else the folder's first denoiser or vae) or the Hub."""
     import diffusers
 
-    family, class_name = detect(path, role, node, input_name)
+    family, class_name = detect(path, role, input_name)
     cls = getattr(diffusers, class_name)
     kwargs: dict[str, Any] = {"dtype": dtype}
     if config_folder is not None:
-        subfolder = "vae" if role == "vae" else _denoiser_subfolder(config_folder)
+        if subfolder is None or not os.path.isdir(os.path.join(config_folder, subfolder)):
+            subfolder = "vae" if role == "vae" else _denoiser_subfolder(config_folder)
         kwargs.update(config=config_folder, subfolder=subfolder)
     try:
         module = cls.from_single_file(path, **kwargs)
     except Exception as error:  # noqa: BLE001 - hub, config and shape errors all end here
         where = f"the config in {config_folder}" if config_folder else "the config of the detected model's repo"
-        raise DVInputError(node, "config" if config_folder else input_name,
+        raise DVInputError("config" if config_folder else input_name,
                            f"'{os.path.basename(path)}' ({family.label}, {class_name}) could not be loaded with "
                            f"{where} ({type(error).__name__}: {str(error)[:300]}).",
                            "a local diffusers folder of the same model in 'config' (needed offline), or a "

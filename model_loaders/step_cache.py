@@ -42,8 +42,7 @@ TAYLORSEER_MODULES = [r"^(transformer_blocks|blocks)\.\d+\.attn\d$"]
 # two passes' states, so there they need guidance off.
 PER_CALL_STEP_CACHES = ("MagCache", "MagCache (calibrate)", "TaylorSeer")
 # FasterCache reuses the unconditional half of a batched classifier-free-guidance pass: only pipelines that
-# batch the two (Wan runs them as separate passes) can use it.
-BATCHED_CFG_FAMILIES = ("cogvideox", "mochi", "ltx")
+# batch the two (Family.batched_cfg; Wan runs them as separate passes) can use it.
 # Caches whose hooks ask the pipeline for the current timestep.
 NEEDS_TIMESTEP = ("PyramidAttentionBroadcast", "FasterCache")
 
@@ -88,17 +87,17 @@ def parse_ratios(text: str) -> list[float]:
     return [float(part) for part in cleaned.replace(",", " ").split()]
 
 
-def check_fits(node: str, model: DVModel, name: str, settings: dict[str, Any] | None = None) -> None:
+def check_fits(model: DVModel, name: str, settings: dict[str, Any] | None = None) -> None:
     from diffusers.models.cache_utils import CacheMixin
 
     if name not in CACHES:
-        raise DVInputError(node, "cache", f"unknown cache '{name}'.", ", ".join(CACHES))
+        raise DVInputError("cache", f"unknown cache '{name}'.", ", ".join(CACHES))
     if not isinstance(model.module, CacheMixin):
-        raise DVInputError(node, "model", f"diffusers' step caches hook into DiTs; {model.family.label}'s "
+        raise DVInputError("model", f"diffusers' step caches hook into DiTs; {model.family.label}'s "
                            f"{type(model.module).__name__} has no cache support.",
                            "a CogVideoX, Wan, LTX-Video, HunyuanVideo or Mochi model.")
-    if name == "FasterCache" and model.family.id not in BATCHED_CFG_FAMILIES:
-        raise DVInputError(node, "cache", f"FasterCache needs a pipeline that batches classifier-free guidance; "
+    if name == "FasterCache" and not model.family.batched_cfg:
+        raise DVInputError("cache", f"FasterCache needs a pipeline that batches classifier-free guidance; "
                            f"{model.family.label} runs the two passes apart.",
                            "FirstBlockCache or PyramidAttentionBroadcast.")
     if name == "MagCache":
@@ -108,7 +107,7 @@ def check_fits(node: str, model: DVModel, name: str, settings: dict[str, Any] | 
         except ValueError:
             ratios = []
         if not ratios:
-            raise DVInputError(node, "mag_ratios", "MagCache needs this model's magnitude ratios"
+            raise DVInputError("mag_ratios", "MagCache needs this model's magnitude ratios"
                                + (f" ('{text[:40]}' is not a list of numbers)." if text else ", and none are set."),
                                "run once with 'MagCache (calibrate)' and paste the ratios it logs here.")
     if name in ("FirstBlockCache", "MagCache", "MagCache (calibrate)"):
@@ -120,12 +119,12 @@ def check_fits(node: str, model: DVModel, name: str, settings: dict[str, Any] | 
         blocks = sum(len(child) for child_name, child in model.module.named_children()
                      if isinstance(child, torch.nn.ModuleList) and child_name in _ALL_TRANSFORMER_BLOCK_IDENTIFIERS)
         if blocks < 2:  # the hook needs a first block to test and a last one to reuse
-            raise DVInputError(node, "cache", f"{name} needs a DiT with 2 or more blocks; this one has "
+            raise DVInputError("cache", f"{name} needs a DiT with 2 or more blocks; this one has "
                                f"{blocks}.", "another cache, or a full-size model.")
 
 
 @contextlib.contextmanager
-def applied(node: str, model: DVModel, current_timestep, guidance_scale: float,
+def applied(model: DVModel, current_timestep, guidance_scale: float,
             num_inference_steps: int) -> Iterator[None]:
     """The model's step cache installed for the duration (and reset: no state leaks between runs)."""
     spec: DVStepCacheSpec | None = model.step_cache
@@ -133,10 +132,10 @@ def applied(node: str, model: DVModel, current_timestep, guidance_scale: float,
         yield
         return
     if spec.name == "FasterCache" and guidance_scale <= 1.0:
-        raise DVInputError(node, "guidance_scale", "FasterCache works on the guidance batch, and guidance is off.",
+        raise DVInputError("guidance_scale", "FasterCache works on the guidance batch, and guidance is off.",
                            "a guidance_scale above 1, or another cache.")
-    if spec.name in PER_CALL_STEP_CACHES and guidance_scale > 1.0 and model.family.id not in BATCHED_CFG_FAMILIES:
-        raise DVInputError(node, "guidance_scale", f"{spec.name} counts steps by calls of the transformer, and "
+    if spec.name in PER_CALL_STEP_CACHES and guidance_scale > 1.0 and not model.family.batched_cfg:
+        raise DVInputError("guidance_scale", f"{spec.name} counts steps by calls of the transformer, and "
                            f"{model.family.label} makes two calls a step with guidance on.",
                            f"guidance_scale 1 with {spec.name}, or FirstBlockCache/PyramidAttentionBroadcast.")
     module = model.module

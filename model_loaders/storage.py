@@ -25,19 +25,19 @@ STORAGE_INPUT = (STORAGE, {
 FP8 = {"fp8_e4m3fn": "float8_e4m3fn", "fp8_e5m2": "float8_e5m2"}
 
 
-def check(node: str, storage: str, input_name: str = "weights") -> None:
+def check(storage: str, input_name: str = "weights") -> None:
     if storage not in STORAGE:
-        raise DVInputError(node, input_name, f"unknown storage '{storage}'.", ", ".join(STORAGE))
+        raise DVInputError(input_name, f"unknown storage '{storage}'.", ", ".join(STORAGE))
     if storage.startswith("nf4"):
         import importlib.util
 
         import torch
 
         if not torch.cuda.is_available():
-            raise DVInputError(node, input_name, "bitsandbytes 4-bit needs a CUDA GPU, and none is available.",
+            raise DVInputError(input_name, "bitsandbytes 4-bit needs a CUDA GPU, and none is available.",
                                "'as dtype' or an fp8 storage (they work on any device).")
         if importlib.util.find_spec("bitsandbytes") is None:
-            raise DVInputError(node, input_name, "bitsandbytes 4-bit needs the bitsandbytes package.",
+            raise DVInputError(input_name, "bitsandbytes 4-bit needs the bitsandbytes package.",
                                "pip install bitsandbytes in ComfyUI's Python, or another storage.")
 
 

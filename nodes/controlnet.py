@@ -5,9 +5,13 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ..errors import DVInputError, expect_type
+from ..families import all_families
 from ..model_loaders import loading
 from ..model_loaders.components import DVControl, DVControlNet, DVModel, DVSamplerOptions
 from .loaders import DTYPE_INPUT
+
+# The Text2Video-Zero / InstructPix2Pix options apply to the families whose UNet takes a ControlNet (SD1.5).
+_CONTROL_FAMILIES = tuple(family.id for family in all_families() if family.takes_control)
 
 CATEGORY = "DiffusersVideo/controlnet"
 
@@ -61,9 +65,9 @@ class DVApplyControlNet:
         }
 
     def apply(self, controlnet: DVControlNet, control_frames, strength: float):
-        expect_type("DVApplyControlNet", "controlnet", controlnet, DVControlNet, "a DV_CONTROLNET")
+        expect_type("controlnet", controlnet, DVControlNet, "a DV_CONTROLNET")
         if getattr(control_frames, "ndim", 0) != 4 or int(control_frames.shape[-1]) != 3:
-            raise DVInputError("DVApplyControlNet", "control_frames", "expected an IMAGE batch [frames, H, W, 3].",
+            raise DVInputError("control_frames", "expected an IMAGE batch [frames, H, W, 3].",
                                "frames from DVLoadVideo, LoadImage or an edge/pose node.")
         return (DVControl(controlnet, control_frames, float(strength)),)
 
@@ -89,16 +93,15 @@ class DVCrossFrameAttention:
         }
 
     def apply(self, model: DVModel, control: DVControl | None = None):
-        node = "DVCrossFrameAttention"
-        expect_type(node, "model", model, DVModel, "a DV_MODEL")
+        expect_type("model", model, DVModel, "a DV_MODEL")
         from diffusers import UNet2DConditionModel
 
         if not isinstance(model.module, UNet2DConditionModel):
-            raise DVInputError(node, "model", f"cross-frame attention is for SD1.5 image UNets; this is a "
+            raise DVInputError("model", f"cross-frame attention is for SD1.5 image UNets; this is a "
                                f"{type(model.module).__name__} ({model.family.label}).",
                                "an SD1.5 or InstructPix2Pix model from DVPipelineLoader (no motion adapter).")
         if control is not None:
-            expect_type(node, "control", control, DVControl, "a DV_CONTROL")
+            expect_type("control", control, DVControl, "a DV_CONTROL")
             control = replace(control, cross_frame=True)
         return (replace(model, cross_frame=True), control)
 
@@ -131,7 +134,7 @@ class DVText2VideoZeroOptions:
     def build(self, motion_field_strength_x: float, motion_field_strength_y: float, t0: int, t1: int):
         values = {"motion_field_strength_x": motion_field_strength_x,
                   "motion_field_strength_y": motion_field_strength_y, "t0": t0, "t1": t1}
-        return (DVSamplerOptions(("animatediff",), tuple(sorted(values.items())), "DVText2VideoZeroOptions"),)
+        return (DVSamplerOptions(_CONTROL_FAMILIES, tuple(sorted(values.items())), "DVText2VideoZeroOptions"),)
 
 
 class DVInstructPix2PixOptions:
@@ -155,7 +158,7 @@ class DVInstructPix2PixOptions:
         }
 
     def build(self, image_guidance_scale: float):
-        return (DVSamplerOptions(("animatediff",), (("image_guidance_scale", image_guidance_scale),),
+        return (DVSamplerOptions(_CONTROL_FAMILIES, (("image_guidance_scale", image_guidance_scale),),
                                  "DVInstructPix2PixOptions"),)
 
 

@@ -56,7 +56,7 @@ class DVPipelineLoader:
         }
 
     def load(self, model: str, dtype: str, weights: str = "as dtype"):
-        parts = loading.wrap_components(loading.load_pipeline_folder(model, dtype, "DVPipelineLoader", "model",
+        parts = loading.wrap_components(loading.load_pipeline_folder(model, dtype, "model",
                                                                      weights))
         return parts["model"], parts["vae"], parts["text_encoder"], parts["scheduler"]
 
@@ -85,11 +85,23 @@ class DVModelLoader:
                 ),
                 "dtype": DTYPE_INPUT,
             },
-            "optional": {"config": config_input(), "weights": storage.STORAGE_INPUT},
+            "optional": {
+                "config": config_input(),
+                "weights": storage.STORAGE_INPUT,
+                "model_2": ([loading.NO_SECOND_EXPERT, *loading.list_models()], {
+                    "default": loading.NO_SECOND_EXPERT,
+                    "tooltip": "Two-expert models (Wan2.2 A14B): the low-noise expert (transformer_2), the same "
+                    "kind of file or folder as 'model', which is then the high-noise one."}),
+                "boundary_ratio": ("FLOAT", {
+                    "default": 0.0, "min": 0.0, "max": 1.0, "step": 0.005,
+                    "tooltip": "Two experts: the fraction of the training timesteps above which the first expert "
+                    "runs (Wan2.2 A14B: 0.875 text-, 0.9 image-to-video). 0 takes it from the config folder."}),
+            },
         }
 
-    def load(self, model: str, dtype: str, config: str = "", weights: str = "as dtype"):
-        return (loading.load_model(model, dtype, "DVModelLoader", "model", config, weights),)
+    def load(self, model: str, dtype: str, config: str = "", weights: str = "as dtype",
+             model_2: str = loading.NO_SECOND_EXPERT, boundary_ratio: float = 0.0):
+        return (loading.load_model(model, dtype, "model", config, weights, model_2, boundary_ratio),)
 
 
 class DVVAELoader:
@@ -117,7 +129,7 @@ class DVVAELoader:
         }
 
     def load(self, vae: str, dtype: str, config: str = ""):
-        return (loading.load_vae(vae, dtype, "DVVAELoader", "vae", config),)
+        return (loading.load_vae(vae, dtype, "vae", config),)
 
 
 class DVTextEncoderLoader:
@@ -144,7 +156,7 @@ class DVTextEncoderLoader:
         }
 
     def load(self, text_encoder: str, dtype: str):
-        return (loading.load_text_encoder(text_encoder, dtype, "DVTextEncoderLoader", "text_encoder"),)
+        return (loading.load_text_encoder(text_encoder, dtype, "text_encoder"),)
 
 
 class DVMotionAdapterLoader:
@@ -200,9 +212,9 @@ class DVApplyMotionAdapter:
         from ..families.animatediff import apply_motion_adapter
         from ..model_loaders.components import DVModel
 
-        expect_type("DVApplyMotionAdapter", "model", model, DVModel, "a DV_MODEL")
-        expect_type("DVApplyMotionAdapter", "motion_adapter", motion_adapter, DVMotionAdapter, "a DV_MOTION_ADAPTER")
-        return (apply_motion_adapter(model, motion_adapter.adapter, "DVApplyMotionAdapter"),)
+        expect_type("model", model, DVModel, "a DV_MODEL")
+        expect_type("motion_adapter", motion_adapter, DVMotionAdapter, "a DV_MOTION_ADAPTER")
+        return (apply_motion_adapter(model, motion_adapter.adapter),)
 
 
 class DVCheckpointLoader:
@@ -229,9 +241,13 @@ class DVCheckpointLoader:
         }
 
     def load(self, ckpt_name: str, dtype: str, config: str = ""):
-        parts = loading.wrap_components(loading.load_sd15_checkpoint(ckpt_name, dtype, "DVCheckpointLoader",
-                                                                     "ckpt_name", config))
+        parts = loading.wrap_components(loading.load_sd15_checkpoint(ckpt_name, dtype, "ckpt_name", config))
         return parts["model"], parts["vae"], parts["text_encoder"], parts["scheduler"]
+
+
+# DVLoraLoader's expert choice -> the pipeline argument of the denoiser ("" for every one).
+LORA_EXPERTS = {"all": "", "high-noise expert (transformer)": "transformer",
+                "low-noise expert (transformer_2)": "transformer_2"}
 
 
 class DVLoraLoader:
@@ -255,17 +271,26 @@ class DVLoraLoader:
                 "lora": (loading.list_loras(), {"tooltip": "A LoRA .safetensors in models/loras."}),
                 "strength": ("FLOAT", {"default": 1.0, "min": -10.0, "max": 10.0, "step": 0.01,
                                        "tooltip": "How strongly the LoRA acts; 0 turns it off, negative inverts."}),
-            }
+            },
+            "optional": {
+                "expert": (list(LORA_EXPERTS), {
+                    "default": "all", "tooltip": "Two-expert models (Wan2.2 A14B): the denoiser the LoRA goes "
+                    "into. Lightning-style LoRAs ship one file per expert; chain two loaders for separate "
+                    "strengths. One-denoiser models take 'all' only."}),
+            },
         }
 
-    def load(self, model, lora: str, strength: float):
-        from ..errors import expect_type
+    def load(self, model, lora: str, strength: float, expert: str = "all"):
+        from ..errors import DVInputError, expect_type
         from ..model_loaders import lora as lora_util
         from ..model_loaders.components import DVModel
 
-        expect_type("DVLoraLoader", "model", model, DVModel, "a DV_MODEL")
-        path = loading.resolve_lora(lora, "DVLoraLoader", "lora")
-        return (lora_util.with_lora(model, lora_util.read_lora("DVLoraLoader", "lora", model, path, strength)),)
+        expect_type("model", model, DVModel, "a DV_MODEL")
+        if expert not in LORA_EXPERTS:
+            raise DVInputError("expert", f"'{expert}'.", ", ".join(LORA_EXPERTS))
+        path = loading.resolve_lora(lora, "lora")
+        return (lora_util.with_lora(model, lora_util.read_lora("lora", model, path, strength,
+                                                               LORA_EXPERTS[expert])),)
 
 
 class DVMotionAdapter:

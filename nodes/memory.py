@@ -48,9 +48,10 @@ class DVOffload:
               forward_chunk_size: int):
         from ..model_loaders import offload as offload_util
 
-        expect_type("DVOffload", "model", model, DVModel, "a DV_MODEL")
+        expect_type("model", model, DVModel, "a DV_MODEL")
         spec = offload_util.DVOffloadSpec(offload, num_blocks_per_group, use_stream, forward_chunk_size)
-        offload_util.check("DVOffload", model, spec)
+        for expert in model.experts():
+            offload_util.check(expert, spec)
         return (replace(model, offload=spec),)
 
 

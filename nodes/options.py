@@ -27,7 +27,7 @@ def _make_options_node(family: Family) -> type:
 
     def build(self, options: DVSamplerOptions | None = None, **values: Any):
         if options is not None:
-            expect_type(family.options_node, "options", options, DVSamplerOptions, "DV_SAMPLER_OPTIONS")
+            expect_type("options", options, DVSamplerOptions, "DV_SAMPLER_OPTIONS")
         made = DVSamplerOptions((family.id,), tuple(sorted(values.items())), family.options_node)
         return (made.merged_with(options),)
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from ..errors import DVInputError, expect_type
+from ..families import all_families
 from ..model_loaders import acceleration, lora, offload, step_cache
 from ..model_loaders.components import (
     DVVAE,
@@ -17,10 +20,10 @@ from ..model_loaders.components import (
 CATEGORY = "DiffusersVideo/sampling"
 
 # Widget name -> diffusers scheduler class. The families' own schedulers first.
+# Choices -> diffusers class: the model's own, each family's own schedulers (Family.schedulers), the shared ones.
 SCHEDULERS = {
     "from model": None,
-    "CogVideoX DDIM": "CogVideoXDDIMScheduler",
-    "CogVideoX DPM": "CogVideoXDPMScheduler",
+    **{name: cls for family in all_families() for name, cls in family.schedulers.items()},
     "DDIM": "DDIMScheduler",
     "Euler": "EulerDiscreteScheduler",
     "Euler ancestral": "EulerAncestralDiscreteScheduler",
@@ -62,7 +65,7 @@ def _scheduler_overrides(options: dict[str, object]) -> dict[str, object]:
         if value in (FROM_MODEL, None) or (choices is None and not value):
             continue
         if choices is not None and value not in choices:
-            raise DVInputError("DVScheduler", widget, f"'{value}' is not a choice.", ", ".join(choices))
+            raise DVInputError(widget, f"'{value}' is not a choice.", ", ".join(choices))
         overrides[key] = {"true": True, "false": False}.get(value, value) if choices is not None else value
     return overrides
 
@@ -108,25 +111,25 @@ class DVScheduler:
 
     def build(self, scheduler: str, timestep_spacing: str, base: DVSchedulerSpec | None = None, **options):
         if scheduler not in SCHEDULERS:
-            raise DVInputError("DVScheduler", "scheduler", f"unknown scheduler '{scheduler}'.", ", ".join(SCHEDULERS))
+            raise DVInputError("scheduler", f"unknown scheduler '{scheduler}'.", ", ".join(SCHEDULERS))
         unknown = sorted(set(options) - set(SCHEDULER_OPTIONS))
         if unknown:
-            raise DVInputError("DVScheduler", unknown[0], "is not an option of this node.",
+            raise DVInputError(unknown[0], "is not an option of this node.",
                                ", ".join(SCHEDULER_OPTIONS))
         overrides = _scheduler_overrides(options)
         if timestep_spacing != FROM_MODEL:
             overrides["timestep_spacing"] = timestep_spacing
         class_name = SCHEDULERS[scheduler]
         if class_name is not None:
-            _check_options_fit("DVScheduler", class_name, overrides, scheduler)
+            _check_options_fit(class_name, overrides, scheduler)
         spec = DVSchedulerSpec(class_name, (), tuple(sorted(overrides.items())), "DVScheduler")
         if base is not None:
-            expect_type("DVScheduler", "base", base, DVSchedulerSpec, "a DV_SCHEDULER")
+            expect_type("base", base, DVSchedulerSpec, "a DV_SCHEDULER")
             spec = spec.on_top_of(base)
         return (spec,)
 
 
-def _check_options_fit(node: str, class_name: str, overrides: dict[str, object], label: str,
+def _check_options_fit(class_name: str, overrides: dict[str, object], label: str,
                        input_name: str | None = None) -> None:
     """diffusers drops config keys a scheduler does not take with only a log line; a user who set one
     should learn it did nothing."""
@@ -140,7 +143,7 @@ def _check_options_fit(node: str, class_name: str, overrides: dict[str, object],
             takers = [name for name, cls in SCHEDULERS.items()
                       if cls and (key in DVSchedulerSpec.accepted_keys(cls)
                                   or (key == "flow_shift" and cls.startswith("FlowMatch")))]
-            raise DVInputError(node, input_name or widget, f"{label} has no '{key}' option.",
+            raise DVInputError(input_name or widget, f"{label} has no '{key}' option.",
                                f"'{FROM_MODEL}' here, or a scheduler that takes it: {', '.join(takers) or 'none'}.")
 
 
@@ -172,9 +175,9 @@ class DVTextEncode:
 
     def encode(self, text_encoder: DVTextEncoder, prompt: str, negative_prompt: str, max_sequence_length: int,
                truncate_long_prompt: bool):
-        expect_type("DVTextEncode", "text_encoder", text_encoder, DVTextEncoder, "a DV_TEXT_ENCODER")
+        expect_type("text_encoder", text_encoder, DVTextEncoder, "a DV_TEXT_ENCODER")
         glue = text_encoder.family.load_glue()
-        cond = glue.encode("DVTextEncode", text_encoder, prompt, negative_prompt, max_sequence_length,
+        cond = glue.encode(text_encoder, prompt, negative_prompt, max_sequence_length,
                            truncate_long_prompt)
         return (cond,)
 
@@ -230,44 +233,46 @@ class DVSampler:
                options: DVSamplerOptions | None = None, control: DVControl | None = None):
         from ..samplers.pipeline import SampleInputs, SampleParams
 
-        node = "DVSampler"
-        expect_type(node, "model", model, DVModel, "a DV_MODEL")
+        expect_type("model", model, DVModel, "a DV_MODEL")
         for name, value, cls, what in (("conditioning", conditioning, DVConditioning, "a DV_CONDITIONING"),
                                        ("vae", vae, DVVAE, "a DV_VAE"),
                                        ("options", options, DVSamplerOptions, "DV_SAMPLER_OPTIONS"),
                                        ("control", control, DVControl, "a DV_CONTROL")):
             if value is not None:
-                expect_type(node, name, value, cls, what)
+                expect_type(name, value, cls, what)
         if options is not None and model.family.id not in options.family_ids:
-            raise DVInputError(node, "options", f"these options ({options.source}) are for "
+            raise DVInputError("options", f"these options ({options.source}) are for "
                                f"{', '.join(options.family_ids)}, not {model.family.label}.",
                                f"an options node for {model.family.label}, or none.")
-        if control is not None and model.family.id != "animatediff":
-            raise DVInputError(node, "control", f"a ControlNet guides a Stable Diffusion 1.5 UNet, but the model is "
+        if control is not None and not model.family.takes_control:
+            raise DVInputError("control", f"a ControlNet guides a Stable Diffusion 1.5 UNet, but the model is "
                                f"{model.family.label}.",
                                "an SD1.5 model from DVPipelineLoader, or disconnect 'control'.")
         glue = model.family.load_glue()
         default = model.scheduler or glue.DEFAULT_SCHEDULER
         if scheduler is not None:
-            expect_type(node, "scheduler", scheduler, DVSchedulerSpec, "a DV_SCHEDULER")
+            expect_type("scheduler", scheduler, DVSchedulerSpec, "a DV_SCHEDULER")
             scheduler = scheduler.on_top_of(default)
         else:
             scheduler = default
         if scheduler.class_name and scheduler.overrides:
-            _check_options_fit(node, scheduler.class_name, dict(scheduler.overrides),
+            _check_options_fit(scheduler.class_name, dict(scheduler.overrides),
                                f"the model's {scheduler.class_name}", "scheduler")
         if scheduler.is_flow_matching != model.family.flow_matching:
             kind = "flow-matching" if model.family.flow_matching else "noise-prediction (DDPM-style)"
-            raise DVInputError(node, "scheduler", f"{scheduler.class_name} does not fit {model.family.label}, "
+            raise DVInputError("scheduler", f"{scheduler.class_name} does not fit {model.family.label}, "
                                f"which is a {kind} model.", f"a {kind} scheduler, or 'from model'.")
         params = SampleParams(width, height, num_frames, num_inference_steps, guidance_scale, seed)
         inputs = SampleInputs(conditioning, vae, image, video, dict(options.values) if options else None, control)
         from ..samplers.pipeline import current_timestep
 
-        with lora.applied(node, model), step_cache.applied(node, model, current_timestep, guidance_scale,
-                                                                 num_inference_steps), \
-                acceleration.applied(node, model), offload.applied(node, model):
-            return (glue.sample(node, model, scheduler, params, inputs),)
+        with contextlib.ExitStack() as stack:
+            for expert in model.experts():  # each denoiser gets its own LoRAs, cache, compile and offload
+                stack.enter_context(lora.applied(expert))
+                stack.enter_context(step_cache.applied(expert, current_timestep, guidance_scale, num_inference_steps))
+                stack.enter_context(acceleration.applied(expert))
+                stack.enter_context(offload.applied(expert))
+            return (glue.sample(model, scheduler, params, inputs),)
 
 
 NODES = [DVScheduler, DVTextEncode, DVSampler]

@@ -56,14 +56,14 @@ class DVStepCache:
 
     def apply(self, model: DVModel, cache: str, threshold: float, skip_range: int, timestep_start: int,
               timestep_end: int, warmup_steps: int = 3, mag_ratios: str = ""):
-        expect_type("DVStepCache", "model", model, DVModel, "a DV_MODEL")
+        expect_type("model", model, DVModel, "a DV_MODEL")
         values = {"threshold": threshold, "skip_range": skip_range, "timestep_start": timestep_start,
                   "timestep_end": timestep_end, "warmup_steps": warmup_steps, "mag_ratios": mag_ratios}
-        step_cache.check_fits("DVStepCache", model, cache, values)
+        for expert in model.experts():
+            step_cache.check_fits(expert, cache, values)
         used = step_cache.CACHES[cache][1]
-        layout = "BFCHW" if model.family.id == "cogvideox" else "BCFHW"
         spec = step_cache.DVStepCacheSpec(cache, tuple(sorted((k, v) for k, v in values.items() if k in used)),
-                                          layout)
+                                          model.family.hidden_layout)
         return (replace(model, step_cache=spec),)
 
 
@@ -99,12 +99,12 @@ class DVTorchCompile:
         }
 
     def apply(self, model: DVModel, backend: str, mode: str, fullgraph: bool, dynamic: bool):
-        expect_type("DVTorchCompile", "model", model, DVModel, "a DV_MODEL")
+        expect_type("model", model, DVModel, "a DV_MODEL")
         if backend not in acceleration.compile_backends():
-            raise DVInputError("DVTorchCompile", "backend", f"'{backend}' is not a torch.compile backend here.",
+            raise DVInputError("backend", f"'{backend}' is not a torch.compile backend here.",
                                ", ".join(acceleration.compile_backends()))
         if mode not in acceleration.COMPILE_MODES:
-            raise DVInputError("DVTorchCompile", "mode", f"'{mode}'.", ", ".join(acceleration.COMPILE_MODES))
+            raise DVInputError("mode", f"'{mode}'.", ", ".join(acceleration.COMPILE_MODES))
         return (replace(model, compile=acceleration.DVCompileSpec(backend, mode, fullgraph, dynamic)),)
 
 
@@ -132,12 +132,12 @@ class DVAttentionBackend:
         }
 
     def apply(self, model: DVModel, backend: str):
-        expect_type("DVAttentionBackend", "model", model, DVModel, "a DV_MODEL")
+        expect_type("model", model, DVModel, "a DV_MODEL")
         if backend not in acceleration.attention_backends():
-            raise DVInputError("DVAttentionBackend", "backend", f"'{backend}' is not installed here.",
+            raise DVInputError("backend", f"'{backend}' is not installed here.",
                                ", ".join(acceleration.attention_backends()))
         if not acceleration.uses_dispatcher(model.module):
-            raise DVInputError("DVAttentionBackend", "model", f"{model.family.label}'s "
+            raise DVInputError("model", f"{model.family.label}'s "
                                f"{type(model.module).__name__} does not use diffusers' attention dispatcher.",
                                "leave this node out for this model (it uses torch's SDPA as is).")
         return (replace(model, attention_backend=backend),)

@@ -54,26 +54,26 @@ class DVVAEDecode:
         from .. import host
         from ..samplers.decode import DecodeSettings
 
-        expect_type("DVVAEDecode", "vae", vae, DVVAE, "a DV_VAE")
+        expect_type("vae", vae, DVVAE, "a DV_VAE")
         if not isinstance(samples, dict) or "samples" not in samples:
-            raise DVInputError("DVVAEDecode", "samples", "this is not a LATENT.", "the output of DVSampler.")
+            raise DVInputError("samples", "this is not a LATENT.", "the output of DVSampler.")
         family = samples.get("dv_family")
         if family is not None and family != vae.family.id:
-            raise DVInputError("DVVAEDecode", "vae", f"the latents were made by a {family} model, but this is a "
+            raise DVInputError("vae", f"the latents were made by a {family} model, but this is a "
                                f"{vae.family.label} VAE.", "the VAE from the same folder as the model.")
         if tiling not in TILING:
-            raise DVInputError("DVVAEDecode", "tiling", f"'{tiling}'.", ", ".join(TILING))
+            raise DVInputError("tiling", f"'{tiling}'.", ", ".join(TILING))
         if memory not in MEMORY_MODES:
-            raise DVInputError("DVVAEDecode", "memory", f"'{memory}'.", ", ".join(MEMORY_MODES))
+            raise DVInputError("memory", f"'{memory}'.", ", ".join(MEMORY_MODES))
         glue = vae.family.load_glue()
         if memory == "auto":
             from ..samplers import decode_auto
 
-            return (decode_auto.decode("DVVAEDecode", vae, samples,
-                                       lambda settings: glue.decode("DVVAEDecode", vae, samples, settings)),)
+            return (decode_auto.decode(vae, samples,
+                                       lambda settings: glue.decode(vae, samples, settings)),)
         use_tiling = tiling == "on" or (tiling == "auto" and host.torch_device().type != "cpu")
         settings = DecodeSettings(decode_chunk_size, use_tiling, tile_sample_size, tile_overlap)
-        return (glue.decode("DVVAEDecode", vae, samples, settings),)
+        return (glue.decode(vae, samples, settings),)
 
 
 NODES = [DVVAEDecode]

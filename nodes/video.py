@@ -64,19 +64,19 @@ class DVVideoCombine:
         from ..video_io.writer import write_video
 
         if not isinstance(images, torch.Tensor) or images.ndim != 4 or images.shape[-1] not in (3, 4):
-            raise DVInputError("DVVideoCombine", "images", "this is not a batch of frames [frames, height, width, 3].",
+            raise DVInputError("images", "this is not a batch of frames [frames, height, width, 3].",
                                "an IMAGE output, e.g. from DVVAEDecode.")
         if images.shape[0] == 0:
-            raise DVInputError("DVVideoCombine", "images", "no frames.", "at least one frame.")
+            raise DVInputError("images", "no frames.", "at least one frame.")
         if fps <= 0:
-            raise DVInputError("DVVideoCombine", "fps", f"{fps}.", "more than 0.")
+            raise DVInputError("fps", f"{fps}.", "more than 0.")
         if format not in FORMATS:
-            raise DVInputError("DVVideoCombine", "format", f"unknown format '{format}'.", ", ".join(FORMATS))
+            raise DVInputError("format", f"unknown format '{format}'.", ", ".join(FORMATS))
         if host.metadata_disabled():
             prompt, extra_pnginfo = None, None
         folder = host.output_directory() if save_output else host.temp_directory()
         if audio is not None and not (isinstance(audio, dict) and "waveform" in audio and "sample_rate" in audio):
-            raise DVInputError("DVVideoCombine", "audio", "this is not ComfyUI AUDIO.",
+            raise DVInputError("audio", "this is not ComfyUI AUDIO.",
                                "an AUDIO output, e.g. DVLoadVideo's audio or core's Load Audio.")
         saved = write_video(images, folder, filename_prefix, FORMATS[format], fps, crf, loop_count, pingpong,
                             prompt, extra_pnginfo, audio)
@@ -102,22 +102,22 @@ def _video_file(video: str | None, path: str | None) -> tuple[str, str]:
         expanded = os.path.expanduser(shown)
         full = expanded if os.path.isabs(expanded) else host.resolve_input_file(expanded)
         if full is None:
-            raise DVInputError(LOAD, input_name, f"'{shown}' is not inside the input folder.",
+            raise DVInputError(input_name, f"'{shown}' is not inside the input folder.",
                                "a full path, or a path inside ComfyUI's input folder.")
     else:
         input_name, shown = "video", video or ""
         if not shown:
-            raise DVInputError(LOAD, input_name, "no video chosen.",
+            raise DVInputError(input_name, "no video chosen.",
                                "a file from the list (upload one with the button), or a full path in 'path'.")
         full = host.resolve_input_file(shown)  # also core's "name [output]" / "[temp]" annotations
         if full is None:
-            raise DVInputError(LOAD, input_name, f"'{shown}' is not inside the input folder.",
+            raise DVInputError(input_name, f"'{shown}' is not inside the input folder.",
                                "a file name from the list.")
     if not os.path.isfile(full):
-        raise DVInputError(LOAD, input_name, f"'{shown}' does not exist (looked for {full}).",
+        raise DVInputError(input_name, f"'{shown}' does not exist (looked for {full}).",
                            "a file in the input folder, or an existing path.")
     if os.path.splitext(full)[1].lower().lstrip(".") not in READ_FORMATS:
-        raise DVInputError(LOAD, input_name, f"'{os.path.basename(full)}' is not a video format this node reads.",
+        raise DVInputError(input_name, f"'{os.path.basename(full)}' is not a video format this node reads.",
                            READABLE + ".")
     return full, input_name
 
@@ -193,15 +193,15 @@ class DVLoadVideo:
                                  ("select_every_nth", select_every_nth, 1), ("width", width, 0),
                                  ("height", height, 0)):
             if value < low:
-                raise DVInputError(LOAD, name, f"{value}.", f"{low} or more.")
+                raise DVInputError(name, f"{value}.", f"{low} or more.")
         full, input_name = _video_file(video, path)
         try:
             loaded = load_video(full, frame_load_cap, skip_first_frames, select_every_nth, width, height)
         except VideoReadError as error:
-            raise DVInputError(LOAD, input_name, f"'{os.path.basename(full)}' could not be read as a video "
+            raise DVInputError(input_name, f"'{os.path.basename(full)}' could not be read as a video "
                                f"({error}).", f"an undamaged {READABLE} file.") from None
         except NoFramesSelected as error:
-            raise DVInputError(LOAD, "skip_first_frames", f"skipping {skip_first_frames} leaves no frames: the "
+            raise DVInputError("skip_first_frames", f"skipping {skip_first_frames} leaves no frames: the "
                                f"video has {error.total}.", f"0..{error.total - 1}.") from None
         return (loaded.frames.to(host.intermediate_device()), loaded.frame_count, loaded.fps, loaded.audio)
 

@@ -14,27 +14,27 @@ from ..model_loaders.components import DVConditioning, DVTextEncoder
 log = logging.getLogger("DiffusersVideo")
 
 
-def check_length(node: str, tokenizer, texts: dict[str, str], limit: int, truncate: bool) -> list[str]:
+def check_length(tokenizer, texts: dict[str, str], limit: int, truncate: bool) -> list[str]:
     """State (or refuse) prompts longer than the tokenizer's limit instead of cutting them silently."""
     notes = []
     for input_name, text in texts.items():
         n_tokens = len(tokenizer(text, add_special_tokens=True).input_ids)
         if n_tokens > limit:
             if not truncate:
-                raise DVInputError(node, input_name, f"{n_tokens} tokens, over the text encoder's {limit}.",
+                raise DVInputError(input_name, f"{n_tokens} tokens, over the text encoder's {limit}.",
                                    f"at most {limit} tokens, or turn truncate_long_prompt on.")
-            message = f"{node}: input '{input_name}': {n_tokens} tokens, over {limit}; the end is cut off."
+            message = f"DVTextEncode: input '{input_name}': {n_tokens} tokens, over {limit}; the end is cut off."
             log.warning(message)
             notes.append(message)
     return notes
 
 
-def encode_with_pipeline(node: str, family: Family, make_pipeline: Callable, te: DVTextEncoder, prompt: str,
+def encode_with_pipeline(family: Family, make_pipeline: Callable, te: DVTextEncoder, prompt: str,
                          negative_prompt: str, truncate: bool) -> DVConditioning:
     if te.tokenizer is None:
-        raise DVInputError(node, "text_encoder", "this text encoder came without its tokenizer.",
+        raise DVInputError("text_encoder", "this text encoder came without its tokenizer.",
                            "load it from a diffusers folder that has a tokenizer subfolder.")
-    notes = check_length(node, te.tokenizer, {"prompt": prompt, "negative_prompt": negative_prompt},
+    notes = check_length(te.tokenizer, {"prompt": prompt, "negative_prompt": negative_prompt},
                          te.tokenizer.model_max_length, truncate)
     host.load_to_device([te.managed])
     pipe = make_pipeline(tokenizer=te.tokenizer, text_encoder=te.module)
@@ -47,15 +47,15 @@ def encode_with_pipeline(node: str, family: Family, make_pipeline: Callable, te:
 T5_EMBED_KEYS = ("prompt_embeds", "prompt_attention_mask", "negative_prompt_embeds", "negative_prompt_attention_mask")
 
 
-def encode_t5_with_pipeline(node: str, family: Family, make_pipeline: Callable, te: DVTextEncoder, prompt: str,
+def encode_t5_with_pipeline(family: Family, make_pipeline: Callable, te: DVTextEncoder, prompt: str,
                             negative_prompt: str, max_sequence_length: int, truncate: bool,
                             keys: tuple[str, ...]) -> DVConditioning:
     """The T5/UMT5 families' prompt encoding (Wan, Mochi, LTX-Video) through the pipeline's own
     encode_prompt, whose outputs are named by `keys` in order (with or without attention masks)."""
     if te.tokenizer is None:
-        raise DVInputError(node, "text_encoder", "this text encoder came without its tokenizer.",
+        raise DVInputError("text_encoder", "this text encoder came without its tokenizer.",
                            "load it from a diffusers folder that has a tokenizer subfolder.")
-    notes = check_length(node, te.tokenizer, {"prompt": prompt, "negative_prompt": negative_prompt},
+    notes = check_length(te.tokenizer, {"prompt": prompt, "negative_prompt": negative_prompt},
                          max_sequence_length, truncate)
     host.load_to_device([te.managed])
     pipe = make_pipeline(tokenizer=te.tokenizer, text_encoder=te.module)

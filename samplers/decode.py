@@ -85,12 +85,12 @@ def consistent_tile(spatial: int, tile_px: int, overlap: float) -> tuple[int, in
     raise ValueError(f"no consistent overlap for a {tile_px}px tile")
 
 
-def check_latent(node: str, vae, samples, channels: int) -> None:
+def check_latent(vae, samples, channels: int) -> None:
     if samples.ndim != 5:
-        raise DVInputError(node, "samples", f"got a {samples.ndim}-D latent; video latents are [B, C, F, H, W].",
+        raise DVInputError("samples", f"got a {samples.ndim}-D latent; video latents are [B, C, F, H, W].",
                            "the LATENT output of DVSampler.")
     if samples.shape[1] != channels:
-        raise DVInputError(node, "vae", f"the latent has {samples.shape[1]} channels, but this {vae.family.label} "
+        raise DVInputError("vae", f"the latent has {samples.shape[1]} channels, but this {vae.family.label} "
                            f"VAE works on {channels}.", "the VAE from the same folder as the model that sampled it.")
 
 
@@ -103,7 +103,7 @@ def to_image(video_processor, video):
     return frames.float().to(host.intermediate_device())
 
 
-def decode_framewise(node: str, vae, latents, chunk: int, settings: DecodeSettings):
+def decode_framewise(vae, latents, chunk: int, settings: DecodeSettings):
     """Decode [B, C, F, H, W] latents with an image VAE (AutoencoderKL) a chunk of frames at a time, as the
     SD-based video pipelines (ModelScope, AnimateDiff, ...) do. Frames are independent in an image VAE, so
     any chunk size gives the same frames as one pass. Returns [B, C', F, H', W'] like decode_latents."""
@@ -151,15 +151,15 @@ def strided_tile_count(vae, latents, spatial: int) -> int:
     return rows * cols
 
 
-def decode_image_vae(node: str, vae, latent: dict[str, Any], chunk: int, settings: DecodeSettings,
+def decode_image_vae(vae, latent: dict[str, Any], chunk: int, settings: DecodeSettings,
                      do_resize: bool = True):
     """The SD-based video pipelines' decode_latents: unscale, then the image VAE on `chunk` frames per call
     (each frame decodes on its own, so the chunk size trades memory for speed only), then 0..1 frames."""
     from diffusers.video_processor import VideoProcessor
 
     samples = latent["samples"]
-    check_latent(node, vae, samples, int(vae.module.config.latent_channels))
+    check_latent(vae, samples, int(vae.module.config.latent_channels))
     host.load_to_device([vae.managed])
     latents = 1 / vae.module.config.scaling_factor * samples.to(device=vae.managed.device, dtype=vae.managed.dtype)
-    video = decode_framewise(node, vae, latents, chunk, settings)
+    video = decode_framewise(vae, latents, chunk, settings)
     return to_image(VideoProcessor(do_resize=do_resize, vae_scale_factor=vae.geometry.spatial), video)

@@ -39,7 +39,7 @@ def describe(settings: DecodeSettings) -> str:
     return f"chunk {settings.chunk}{tiles}"
 
 
-def decode(node: str, vae, samples: dict[str, Any], decode_fn: Callable[[DecodeSettings], Any]):
+def decode(vae, samples: dict[str, Any], decode_fn: Callable[[DecodeSettings], Any]):
     geometry = vae.geometry
     free = host.free_memory_bytes(vae.managed.device)
     chunk = first_chunk(samples["samples"], geometry.spatial, geometry.temporal, free)
@@ -52,6 +52,6 @@ def decode(node: str, vae, samples: dict[str, Any], decode_fn: Callable[[DecodeS
                 raise
             tried.append(describe(settings))
             host.soft_empty_cache()
-    raise DVInputError(node, "memory", f"out of memory in every attempt ({'; '.join(tried)}), starting from "
+    raise DVInputError("memory", f"out of memory in every attempt ({'; '.join(tried)}), starting from "
                        f"{free / 2**30:.1f} GiB free.", "free memory (unload other models, e.g. the Free model "
                        "and node cache button), fewer frames or a smaller size.")

@@ -42,17 +42,52 @@ class SampleInputs:
         return (self.options or {}).get(name, default)
 
 
-def assemble(pipeline_cls: type, **components: Any):
+def assemble(pipeline_cls: type, config: dict[str, Any] | None = None, **components: Any):
     """A pipeline holding only the components one step needs (the rest None). diffusers pipelines take every
     component as a required argument but run without those a call does not touch; the glue modules build
-    one per encode or sample call around the modules the graph loaded."""
+    one per encode or sample call around the modules the graph loaded.
+
+    `config` is the model's pipeline config (DVModel.pipeline_config: model_index.json's non-component
+    entries, such as Wan2.2's boundary_ratio); the entries the pipeline class takes reach it, as its
+    from_pretrained would pass them."""
     import inspect
 
-    required = inspect.signature(pipeline_cls.__init__).parameters
-    parts: dict[str, Any] = {name: None for name, p in required.items()
+    accepted = inspect.signature(pipeline_cls.__init__).parameters
+    parts: dict[str, Any] = {name: None for name, p in accepted.items()
                              if name != "self" and p.default is inspect.Parameter.empty}
+    parts.update({key: value for key, value in (config or {}).items() if key in accepted})
     parts.update(components)
     return pipeline_cls(**parts)
+
+
+@contextlib.contextmanager
+def denoisers_loaded(model: Any, *others: Any) -> Iterator[None]:
+    """The model's denoiser(s) and `others` (ManagedModules) on the compute device through the memory manager.
+
+    A model with several denoisers (Wan2.2 A14B's two experts) runs them one after the other inside one
+    pipeline call, so each is loaded when it is about to run (a forward pre-hook), not both up front: the
+    memory manager can then evict the idle expert to make room. The hooks are removed afterwards."""
+    denoisers = list(model.denoisers().values())
+    host.load_to_device([*others, *([] if len(denoisers) > 1 else denoisers)])
+    if len(denoisers) == 1:
+        yield
+        return
+    current: list[Any] = [None]
+
+    def loader(managed):
+        def before_forward(_module, _args):
+            if current[0] is not managed:  # once per switch, not on every call of a step
+                host.load_to_device([managed])
+                current[0] = managed
+
+        return before_forward
+
+    handles = [managed.module.register_forward_pre_hook(loader(managed)) for managed in denoisers]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
 
 
 @contextlib.contextmanager

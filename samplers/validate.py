@@ -7,24 +7,22 @@ from ..model_loaders.components import DVConditioning, DVModel
 from .pipeline import SampleParams
 
 
-def check_frames(node: str, model: DVModel, num_frames: int, input_name: str = "num_frames") -> None:
+def check_frames(model: DVModel, num_frames: int, input_name: str = "num_frames") -> None:
     rule = model.family.frame_rule
     if not rule.is_valid(num_frames):
         nearest = " or ".join(str(n) for n in rule.nearest(num_frames))
         raise DVInputError(
-            node,
             input_name,
             f"{model.family.label} cannot produce {num_frames} frames.",
             f"{rule.describe()}; nearest: {nearest}.",
         )
 
 
-def check_size(node: str, model: DVModel, width: int, height: int, multiple: int) -> None:
+def check_size(model: DVModel, width: int, height: int, multiple: int) -> None:
     for name, value in (("width", width), ("height", height)):
         if value % multiple:
             lower = value - value % multiple
             raise DVInputError(
-                node,
                 name,
                 f"{value} is not divisible by {multiple} (the {model.family.label} VAE factor "
                 f"{model.geometry.spatial} x the patch size).",
@@ -32,34 +30,32 @@ def check_size(node: str, model: DVModel, width: int, height: int, multiple: int
             )
 
 
-def require_conditioning(node: str, model: DVModel, inputs) -> DVConditioning:
+def require_conditioning(model: DVModel, inputs) -> DVConditioning:
     if inputs.conditioning is None:
-        raise DVInputError(node, "conditioning", f"{model.family.label} is driven by text, and nothing is wired in.",
+        raise DVInputError("conditioning", f"{model.family.label} is driven by text, and nothing is wired in.",
                            "the output of DVTextEncode.")
     return inputs.conditioning
 
 
-def check_conditioning(node: str, model: DVModel, cond: DVConditioning, needs_prompt: bool) -> None:
+def check_conditioning(model: DVModel, cond: DVConditioning, needs_prompt: bool) -> None:
     if cond.family.id != model.family.id:
         raise DVInputError(
-            node,
             "conditioning",
             f"the conditioning was made by a {cond.family.label} text encoder, but the model is {model.family.label}.",
             f"encode the prompt with the {model.family.label} text encoder.",
         )
     if needs_prompt and not cond.prompt.strip():
         raise DVInputError(
-            node,
             "conditioning",
             "the prompt given to DVTextEncode is empty; text-to-video needs a description of the video.",
             "a non-empty prompt in DVTextEncode.",
         )
 
 
-def check_common(node: str, model: DVModel, cond: DVConditioning, params: SampleParams, multiple: int,
+def check_common(model: DVModel, cond: DVConditioning, params: SampleParams, multiple: int,
                  needs_prompt: bool = True) -> None:
-    check_conditioning(node, model, cond, needs_prompt)
-    check_frames(node, model, params.num_frames)
-    check_size(node, model, params.width, params.height, multiple)
+    check_conditioning(model, cond, needs_prompt)
+    check_frames(model, params.num_frames)
+    check_size(model, params.width, params.height, multiple)
     if params.num_inference_steps < 1:
-        raise DVInputError(node, "num_inference_steps", f"{params.num_inference_steps} steps.", "1 or more.")
+        raise DVInputError("num_inference_steps", f"{params.num_inference_steps} steps.", "1 or more.")

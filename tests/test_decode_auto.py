@@ -27,11 +27,11 @@ def flaky(monkeypatch, fails):
     """The family's decode, raising out-of-memory for the settings `fails` picks; records every call."""
     real, calls = glue.decode, []
 
-    def decode(node, vae, latent, settings):
+    def decode(vae, latent, settings):
         calls.append(settings)
         if fails(settings):
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
-        return real(node, vae, latent, settings)
+        return real(vae, latent, settings)
 
     monkeypatch.setattr(glue, "decode", decode)
     return calls

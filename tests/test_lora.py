@@ -89,7 +89,8 @@ def test_lora_of_another_model_is_refused_naming_it(wan, tiny_models_dir):
     assert "DVLoraLoader" in str(info.value) and "lora" in str(info.value)
 
 
-def test_lora_whose_shapes_do_not_fit_fails_at_the_sampler_and_leaves_no_trace(wan, tiny_models_dir):
+def test_lora_whose_shapes_do_not_fit_is_refused_by_the_loader_and_the_sampler(wan, tiny_models_dir, monkeypatch):
+    from diffusers_video.model_loaders import lora as lora_util
     from diffusers_video.tiny_models.lora import build_lora
 
     path, (model, _, text_encoder, _) = wan
@@ -105,6 +106,11 @@ def test_lora_whose_shapes_do_not_fit_fails_at_the_sampler_and_leaves_no_trace(w
         pipe.transformer = WanTransformer3DModel.from_config(config)
         pipe.save_pretrained(wide)
     build_lora(wide, os.path.join(tiny_models_dir, "loras", "wide.safetensors"))
+    with pytest.raises(DVInputError, match="does not fit .* has inputs 32, the model's 24") as info:
+        DVLoraLoader().load(model, "wide.safetensors", 1.0)
+    assert "DVLoraLoader: input 'lora'" in str(info.value)
+    # Past the loader's shape check (a layer it cannot see), the sampler refuses it too, and cleanly.
+    monkeypatch.setattr(lora_util, "_check_fits", lambda *args: None)
     with torch.inference_mode():
         (wrong,) = DVLoraLoader().load(model, "wide.safetensors", 1.0)
     for _ in range(2):  # the same message the second time: nothing half-loaded is reused

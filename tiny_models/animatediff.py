@@ -96,3 +96,8 @@ def build_pix2pix(dest: str) -> str:
         safety_checker=None, feature_extractor=None, requires_safety_checker=False,
     ).save_pretrained(dest, safe_serialization=True)
     return dest
+
+
+# The tiny models this module builds, for cache.tiny_model_path: name -> builder function.
+TINY_MODELS = {"sd15": "build_sd15", "motion_adapter": "build_motion_adapter", "controlnet": "build_controlnet",
+               "pix2pix": "build_pix2pix"}

@@ -7,38 +7,33 @@ see a half-written model and a change of code or library rebuilds it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import inspect
 import os
+import pkgutil
 import shutil
 import tempfile
 from collections.abc import Callable
 
-# family id -> "module:function" of its builder, relative to this package. One line per tiny model.
-BUILDERS: dict[str, str] = {
-    "cogvideox": "cogvideox:build_cogvideox",
-    "cogvideox_i2v": "cogvideox_i2v:build_cogvideox_i2v",
-    "modelscope": "modelscope:build_modelscope",
-    "wan": "wan:build_wan",
-    "wan_i2v": "wan:build_wan_i2v",
-    "ltx": "ltx:build_ltx",
-    "mochi": "mochi:build_mochi",
-    "hunyuanvideo": "hunyuanvideo:build_hunyuanvideo",
-    "svd": "svd:build_svd",
-    "i2vgenxl": "i2vgenxl:build_i2vgenxl",
-    "sd15": "animatediff:build_sd15",
-    "motion_adapter": "animatediff:build_motion_adapter",
-    "controlnet": "animatediff:build_controlnet",
-    "pix2pix": "animatediff:build_pix2pix",
-}
+
+@functools.cache
+def builders() -> dict[str, Callable[[str], str]]:
+    """Every tiny model: each module here lists what it builds in TINY_MODELS (name -> function), so a new
+    family's builder is its own module and nothing else."""
+    found: dict[str, Callable[[str], str]] = {}
+    for info in pkgutil.iter_modules([os.path.dirname(__file__)]):
+        module = importlib.import_module(f"{__package__}.{info.name}")
+        for name, function in getattr(module, "TINY_MODELS", {}).items():
+            found[name] = getattr(module, function)
+    return found
 
 
 def _builder(family_id: str) -> Callable[[str], str]:
-    if family_id not in BUILDERS:
-        raise KeyError(f"no tiny model for '{family_id}'; known: {', '.join(sorted(BUILDERS))}")
-    module_name, function = BUILDERS[family_id].split(":")
-    return getattr(importlib.import_module(f"{__package__}.{module_name}"), function)
+    if family_id not in builders():
+        raise KeyError(f"no tiny model for '{family_id}'; known: {', '.join(sorted(builders()))}")
+    return builders()[family_id]
 
 
 def _fingerprint(family_id: str) -> str:

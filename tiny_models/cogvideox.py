@@ -41,3 +41,7 @@ def build_cogvideox(dest: str) -> str:
                              scheduler=scheduler)
     pipe.save_pretrained(dest, safe_serialization=True)
     return dest
+
+
+# The tiny models this module builds, for cache.tiny_model_path: name -> builder function.
+TINY_MODELS = {"cogvideox": "build_cogvideox"}

@@ -47,3 +47,7 @@ def build_cogvideox_i2v(dest: str) -> str:
     )
     pipe.save_pretrained(dest, safe_serialization=True)
     return dest
+
+
+# The tiny models this module builds, for cache.tiny_model_path: name -> builder function.
+TINY_MODELS = {"cogvideox_i2v": "build_cogvideox_i2v"}

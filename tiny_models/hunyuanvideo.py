@@ -65,3 +65,7 @@ def build_hunyuanvideo(dest: str) -> str:
                          text_encoder_2=text_encoder_2, vae=vae, transformer=transformer,
                          scheduler=scheduler).save_pretrained(dest, safe_serialization=True)
     return dest
+
+
+# The tiny models this module builds, for cache.tiny_model_path: name -> builder function.
+TINY_MODELS = {"hunyuanvideo": "build_hunyuanvideo"}

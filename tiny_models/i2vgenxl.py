@@ -57,3 +57,7 @@ def build_i2vgenxl(dest: str) -> str:
                      feature_extractor=feature_extractor, unet=unet,
                      scheduler=scheduler).save_pretrained(dest, safe_serialization=True)
     return dest
+
+
+# The tiny models this module builds, for cache.tiny_model_path: name -> builder function.
+TINY_MODELS = {"i2vgenxl": "build_i2vgenxl"}

@@ -42,3 +42,7 @@ def build_ltx(dest: str, timestep_conditioning: bool = True) -> str:
     LTXPipeline(scheduler=scheduler, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
                 transformer=transformer).save_pretrained(dest, safe_serialization=True)
     return dest
+
+
+# The tiny models this module builds, for cache.tiny_model_path: name -> builder function.
+TINY_MODELS = {"ltx": "build_ltx"}

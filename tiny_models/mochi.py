@@ -31,3 +31,7 @@ def build_mochi(dest: str) -> str:
     MochiPipeline(tokenizer=tokenizer, text_encoder=text_encoder, vae=vae, transformer=transformer,
                   scheduler=scheduler).save_pretrained(dest, safe_serialization=True)
     return dest
+
+
+# The tiny models this module builds, for cache.tiny_model_path: name -> builder function.
+TINY_MODELS = {"mochi": "build_mochi"}

@@ -41,3 +41,7 @@ def build_modelscope(dest: str) -> str:
     TextToVideoSDPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
                           scheduler=scheduler).save_pretrained(dest, safe_serialization=True)
     return dest
+
+
+# The tiny models this module builds, for cache.tiny_model_path: name -> builder function.
+TINY_MODELS = {"modelscope": "build_modelscope"}

@@ -42,3 +42,7 @@ def build_svd(dest: str) -> str:
     StableVideoDiffusionPipeline(vae=vae, image_encoder=image_encoder, unet=unet, scheduler=scheduler,
                                  feature_extractor=feature_extractor).save_pretrained(dest, safe_serialization=True)
     return dest
+
+
+# The tiny models this module builds, for cache.tiny_model_path: name -> builder function.
+TINY_MODELS = {"svd": "build_svd"}

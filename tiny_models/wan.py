@@ -61,3 +61,7 @@ def build_wan_i2v(dest: str) -> str:
         image_processor=image_processor, image_encoder=image_encoder, transformer=transformer,
     ).save_pretrained(dest, safe_serialization=True)
     return dest
+
+
+# The tiny models this module builds, for cache.tiny_model_path: name -> builder function.
+TINY_MODELS = {"wan": "build_wan", "wan_i2v": "build_wan_i2v"}

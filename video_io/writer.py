@@ -37,7 +37,7 @@ def split_prefix(output_dir: str, filename_prefix: str) -> tuple[str, str, str]:
     root = os.path.abspath(output_dir)
     folder = os.path.abspath(os.path.join(root, subfolder))
     if os.path.isabs(prefix) or os.path.commonpath([root, folder]) != root or not name or name in (".", ".."):
-        raise DVInputError(NODE, "filename_prefix", f"'{filename_prefix}' would write outside the output folder.",
+        raise DVInputError("filename_prefix", f"'{filename_prefix}' would write outside the output folder.",
                            "a name, optionally with subfolders inside the output folder (e.g. 'CogVideoX/run').")
     return folder, os.path.relpath(folder, root) if folder != root else "", name
 
@@ -190,7 +190,7 @@ def write_video(images, output_dir: str, filename_prefix: str, fmt: VideoFormat,
     frames = (_even_pad(raw[i], out_w, out_h) for i in order)
     values = meta.entries(prompt, extra_pnginfo)
     if fmt.crf_range and not fmt.crf_range[0] <= crf <= fmt.crf_range[1]:
-        raise DVInputError(NODE, "crf", f"{crf} is outside {fmt.name}'s range.",
+        raise DVInputError("crf", f"{crf} is outside {fmt.name}'s range.",
                            f"{fmt.crf_range[0]}..{fmt.crf_range[1]} (lower is better quality).")
 
     os.makedirs(folder, exist_ok=True)

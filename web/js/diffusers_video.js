@@ -1,7 +1,8 @@
 // ComfyUI-DiffusersVideo editor helpers.
 // - DVSampler: when the wired model's family needs 4k+1 (8k+1, 6k+1) frames, num_frames snaps to the nearest
-//   count it can make, and width/height show when they are not a multiple the family takes. The server checks
-//   everything again; this only saves a queue round trip.
+//   count it can make, and width/height show when they are not a multiple the family takes. The rules are the
+//   variant's where the server can tell it from the model's config (Wan2.2 TI2V-5B: multiples of 32). The
+//   server checks everything again; this only saves a queue round trip.
 // - DVVideoCombine / DVLoadVideo: the frontend's own video preview loops, starts muted and plays on its own.
 import { app } from "../../../scripts/app.js";
 import { api } from "../../../scripts/api.js";
@@ -9,7 +10,7 @@ import { api } from "../../../scripts/api.js";
 const LOADERS = new Set(["DVPipelineLoader", "DVModelLoader", "DVCheckpointLoader"]);
 const LOADER_WIDGET = { DVPipelineLoader: "model", DVModelLoader: "model", DVCheckpointLoader: "ckpt_name" };
 let families = null;
-const familyOfChoice = new Map(); // "loader|name" -> family id or null
+const familyOfChoice = new Map(); // "loader|name" -> {family, variant} (family null when unknown)
 
 async function loadFamilies() {
   if (!families) {
@@ -24,7 +25,7 @@ async function familyOf(loader, name) {
   if (!familyOfChoice.has(key)) {
     const query = new URLSearchParams({ loader, name });
     const response = await api.fetchApi(`/dv/model_family?${query}`);
-    familyOfChoice.set(key, response.ok ? (await response.json()).family : null);
+    familyOfChoice.set(key, response.ok ? await response.json() : { family: null, variant: null });
   }
   return familyOfChoice.get(key);
 }
@@ -56,9 +57,10 @@ async function familyRule(node) {
   if (!loader) return null;
   const widget = loader.widgets?.find((w) => w.name === LOADER_WIDGET[loader.comfyClass]);
   if (!widget?.value) return null;
-  const id = await familyOf(loader.comfyClass, widget.value);
+  const { family: id, variant } = await familyOf(loader.comfyClass, widget.value);
   const all = await loadFamilies();
-  return id && all[id] ? { id, ...all[id] } : null;
+  if (!id || !all[id]) return null;
+  return { id, variant, ...(all[id].variants?.[variant] ?? all[id]) };
 }
 
 async function checkSampler(node) {
