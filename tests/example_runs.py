@@ -17,6 +17,12 @@ TINY_RUNS = {
                                                "num_frames": 9}),
     "wan_image_to_video": ("wan_i2v", {"num_inference_steps": 2, "width": 32, "height": 32, "num_frames": 5}),
     "wan_text_to_video": ("wan", {"num_inference_steps": 2, "width": 64, "height": 48, "num_frames": 9}),
+    # 4 steps: the tiny schedule crosses boundary_ratio, so both experts run.
+    "wan22_text_to_video": ("wan22_a14b", {"num_inference_steps": 4, "width": 32, "height": 32, "num_frames": 9}),
+    "wan22_image_to_video": ("wan22_i2v_a14b", {"num_inference_steps": 4, "width": 32, "height": 32,
+                                                "num_frames": 5}),
+    "wan22_ti2v_5b_text_to_video": ("wan22_ti2v_5b", {"num_inference_steps": 2, "width": 32, "height": 32,
+                                                      "num_frames": 9}),
     "ltx_text_to_video": ("ltx", {"num_inference_steps": 2, "width": 64, "height": 32, "num_frames": 9}),
     "ltx_image_to_video": ("ltx", {"num_inference_steps": 2, "width": 64, "height": 32, "num_frames": 9}),
     "mochi_text_to_video": ("mochi", {"num_inference_steps": 2, "width": 64, "height": 48, "num_frames": 13}),

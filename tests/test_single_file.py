@@ -62,7 +62,7 @@ def test_file_diffusers_cannot_identify_is_refused_with_what_is_readable(tiny_mo
     with pytest.raises(DVInputError) as info:
         DVModelLoader().load("mystery.safetensors", "fp32", "tiny-wan")
     message = str(info.value)
-    assert "DVModelLoader" in message and "model" in message and "Wan2.1" in message
+    assert "DVModelLoader" in message and "model" in message and "Wan" in message
 
 
 def test_truncated_file_is_refused(tiny_models_dir, wan_file):
@@ -77,7 +77,7 @@ def test_config_folder_of_another_family_is_refused(wan_file):
     with pytest.raises(DVInputError) as info:
         DVModelLoader().load(wan_file, "fp32", "tiny-cogvideox")
     message = str(info.value)
-    assert "config" in message and "CogVideoX" in message and "Wan2.1" in message
+    assert "config" in message and "CogVideoX" in message and "a Wan file" in message
 
 
 def test_hub_config_unreachable_says_to_pick_a_local_folder(wan_file, monkeypatch):

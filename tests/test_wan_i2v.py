@@ -106,9 +106,7 @@ def test_model_without_its_image_encoder_is_refused(parts):
     refused((model, *parts[1:]), "model", "without its image_encoder", vae=parts[1], image=first_frame())
 
 
-@pytest.mark.parametrize("extra, match", [({"image_dim": None}, "Wan2.2 I2V"),
-                                          ({"pos_embed_seq_len": 2 * 32 * 32 + 2}, "FLF2V")],
-                         ids=["wan22-i2v", "flf2v"])
+@pytest.mark.parametrize("extra, match", [({"pos_embed_seq_len": 2 * 32 * 32 + 2}, "FLF2V")], ids=["flf2v"])
 def test_unsupported_image_models_are_named(parts, extra, match):
     from diffusers import WanTransformer3DModel
     from diffusers_video.host import ManagedModule

@@ -25,6 +25,9 @@ def build_lora(model_folder: str, dest_file: str, seed: int = 0, rank: int = 4,
                                   target_modules=["to_q", "to_k", "to_v", "to_out.0"]))
     layers = get_peft_model_state_dict(module)
     os.makedirs(os.path.dirname(dest_file), exist_ok=True)
+    # A Wan2.2 low-noise expert's LoRA is saved as a transformer LoRA, as they ship (diffusers loads it into
+    # transformer_2 with load_into_transformer_2=True).
+    component = "transformer" if subfolder == "transformer_2" else subfolder
     pipeline_cls.save_lora_weights(os.path.dirname(dest_file), weight_name=os.path.basename(dest_file),
-                                   **{f"{subfolder}_lora_layers": layers})
+                                   **{f"{component}_lora_layers": layers})
     return dest_file

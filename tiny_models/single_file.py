@@ -37,13 +37,14 @@ def _wan_key_to_original(key: str) -> str:
     return key
 
 
-def build_wan_original_checkpoint(wan_folder: str, dest_file: str) -> str:
-    """The tiny Wan transformer as one .safetensors with the original Wan2.1 key names."""
+def build_wan_original_checkpoint(wan_folder: str, dest_file: str, subfolder: str = "transformer") -> str:
+    """The tiny Wan transformer (or Wan2.2's `transformer_2` expert) as one .safetensors with the original Wan
+    key names, as ComfyUI users keep them in diffusion_models/."""
     from diffusers import WanTransformer3DModel
     from diffusers.loaders.single_file_utils import convert_wan_transformer_to_diffusers
     from safetensors.torch import save_file
 
-    state = WanTransformer3DModel.from_pretrained(wan_folder, subfolder="transformer").state_dict()
+    state = WanTransformer3DModel.from_pretrained(wan_folder, subfolder=subfolder).state_dict()
     original = {_wan_key_to_original(k): v.contiguous() for k, v in state.items()}
     back = convert_wan_transformer_to_diffusers(dict(original))
     if set(back) != set(state):

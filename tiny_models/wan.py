@@ -63,5 +63,75 @@ def build_wan_i2v(dest: str) -> str:
     return dest
 
 
+
+def _tiny_wan_transformer(seed: int, in_channels: int = 16, out_channels: int = 16):
+    """The transformer of diffusers' Wan2.2 tests; each expert its own seed, so that a pipeline running one
+    expert where it should run the other gives other frames."""
+    import torch
+    from diffusers import WanTransformer3DModel
+
+    torch.manual_seed(seed)
+    return WanTransformer3DModel(
+        patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12, in_channels=in_channels,
+        out_channels=out_channels, text_dim=32, freq_dim=256, ffn_dim=32, num_layers=2, cross_attn_norm=True,
+        qk_norm="rms_norm_across_heads", rope_max_seq_len=32,
+    ).eval()
+
+
+def build_wan22_a14b(dest: str) -> str:
+    """A tiny Wan2.2-T2V-A14B folder: the tiny Wan2.1 text side, VAE and scheduler, two experts
+    (`transformer` above the boundary, `transformer_2` below) and `boundary_ratio` 0.875 in model_index.json,
+    as the released folder and diffusers' tests/pipelines/wan/test_wan_22.py have it."""
+    from diffusers import WanPipeline
+
+    from .cache import tiny_model_path
+
+    t2v = WanPipeline.from_pretrained(tiny_model_path("wan"))
+    WanPipeline(tokenizer=t2v.tokenizer, text_encoder=t2v.text_encoder, vae=t2v.vae, scheduler=t2v.scheduler,
+                transformer=_tiny_wan_transformer(0), transformer_2=_tiny_wan_transformer(1),
+                boundary_ratio=0.875).save_pretrained(dest, safe_serialization=True)
+    return dest
+
+
+def build_wan22_i2v_a14b(dest: str) -> str:
+    """A tiny Wan2.2-I2V-A14B folder: two image-to-video experts (36 input channels, no CLIP image input),
+    no image encoder, `boundary_ratio` 0.9 (test_wan_22_image_to_video.py's components)."""
+    from diffusers import WanImageToVideoPipeline, WanPipeline
+
+    from .cache import tiny_model_path
+
+    t2v = WanPipeline.from_pretrained(tiny_model_path("wan"))
+    WanImageToVideoPipeline(
+        tokenizer=t2v.tokenizer, text_encoder=t2v.text_encoder, vae=t2v.vae, scheduler=t2v.scheduler,
+        image_processor=None, image_encoder=None, transformer=_tiny_wan_transformer(0, 36),
+        transformer_2=_tiny_wan_transformer(1, 36), boundary_ratio=0.9,
+    ).save_pretrained(dest, safe_serialization=True)
+    return dest
+
+
+def build_wan22_ti2v_5b(dest: str) -> str:
+    """A tiny Wan2.2-TI2V-5B folder (a WanPipeline folder, as released): one 48-channel transformer, the Wan2.2
+    VAE (48 latent channels, patchified, 16x in space) and `expand_timesteps: true` (diffusers' Wan225B test
+    components; the latents mean/std are not 0/1 here so that a decode skipping them shows)."""
+    import torch
+    from diffusers import AutoencoderKLWan, WanPipeline
+
+    from .cache import tiny_model_path
+
+    t2v = WanPipeline.from_pretrained(tiny_model_path("wan"))
+    torch.manual_seed(0)
+    vae = AutoencoderKLWan(
+        base_dim=3, z_dim=48, in_channels=12, out_channels=12, is_residual=True, patch_size=2,
+        latents_mean=[0.05 * (i % 5 - 2) for i in range(48)], latents_std=[1.0 + 0.1 * (i % 3) for i in range(48)],
+        dim_mult=[1, 1, 1, 1], num_res_blocks=1, scale_factor_spatial=16, scale_factor_temporal=4,
+        temperal_downsample=[False, True, True],
+    ).eval()
+    WanPipeline(tokenizer=t2v.tokenizer, text_encoder=t2v.text_encoder, vae=vae, scheduler=t2v.scheduler,
+                transformer=_tiny_wan_transformer(0, 48, 48), transformer_2=None, boundary_ratio=None,
+                expand_timesteps=True).save_pretrained(dest, safe_serialization=True)
+    return dest
+
+
 # The tiny models this module builds, for cache.tiny_model_path: name -> builder function.
-TINY_MODELS = {"wan": "build_wan", "wan_i2v": "build_wan_i2v"}
+TINY_MODELS = {"wan": "build_wan", "wan_i2v": "build_wan_i2v", "wan22_a14b": "build_wan22_a14b",
+               "wan22_i2v_a14b": "build_wan22_i2v_a14b", "wan22_ti2v_5b": "build_wan22_ti2v_5b"}
