@@ -9,11 +9,11 @@ import torch
 from diffusers_video.errors import DVInputError
 from diffusers_video.nodes.loaders import DVApplyMotionAdapter, DVMotionAdapterLoader, DVPipelineLoader
 from diffusers_video.nodes.sampling import DVSampler, DVTextEncode
-from diffusers_video.nodes.vae import DVVAEDecode
+from parity import Shot, assert_parity, graph_frames, load_parts, reference_frames
 
 PROMPT, NEGATIVE = "a golden fox runs through a forest", "low quality"
 W, H, F, STEPS, SEED = 32, 32, 8, 3, 21
-PARITY_TOLERANCE = 1e-5  # fp32 CPU; measured 0.0
+SHOT = Shot(W, H, F, STEPS, guidance=7.5, seed=SEED, prompt=PROMPT, negative=NEGATIVE, max_len=77)
 
 
 @pytest.fixture(scope="module")
@@ -27,19 +27,11 @@ def paths(tiny_models_dir):
 
 @pytest.fixture(scope="module")
 def parts(paths):
+    model, vae, text_encoder, scheduler = load_parts("tiny-sd15")
     with torch.inference_mode():
-        model, vae, text_encoder, scheduler = DVPipelineLoader().load("tiny-sd15", "fp32")
         (adapter,) = DVMotionAdapterLoader().load("tiny-motion-adapter", "fp32")
         (motion_model,) = DVApplyMotionAdapter().apply(model, adapter)
     return model, motion_model, vae, text_encoder
-
-
-def run_graph(parts, guidance=7.5, chunk=0):
-    _, model, vae, text_encoder = parts
-    with torch.inference_mode():
-        (cond,) = DVTextEncode().encode(text_encoder, PROMPT, NEGATIVE, 77, True)
-        (latent,) = DVSampler().sample(model, W, H, F, STEPS, guidance, SEED, conditioning=cond)
-        return DVVAEDecode().decode(vae, latent, chunk, "off", 0, 0.0)[0]
 
 
 def reference(paths, guidance=7.5):
@@ -51,17 +43,13 @@ def reference(paths, guidance=7.5):
     pipe.scheduler = DDIMScheduler.from_pretrained(sd, subfolder="scheduler", clip_sample=False,
                                                    timestep_spacing="linspace", beta_schedule="linear",
                                                    steps_offset=1)
-    out = pipe(prompt=PROMPT, negative_prompt=NEGATIVE, width=W, height=H, num_frames=F, num_inference_steps=STEPS,
-               guidance_scale=guidance, generator=torch.Generator("cpu").manual_seed(SEED), output_type="np")
-    return torch.from_numpy(out.frames[0])
+    return reference_frames(pipe, SHOT.but(guidance=guidance))
 
 
 @pytest.mark.parametrize("guidance", [7.5, 1.0], ids=["cfg", "no-cfg"])
 def test_graph_matches_the_guides_pipeline(parts, paths, guidance):
-    frames = run_graph(parts, guidance)
-    assert frames.shape == (F, H, W, 3)
-    assert (frames - reference(paths, guidance)).abs().max().item() <= PARITY_TOLERANCE
-    assert frames.std() > 0.01
+    _, model, vae, text_encoder = parts
+    assert_parity(graph_frames((model, vae, text_encoder), SHOT.but(guidance=guidance)), reference(paths, guidance))
 
 
 def test_applying_the_adapter_leaves_the_image_model_alone(parts):

@@ -13,52 +13,33 @@ from diffusers_video.model_loaders.components import DVConditioning
 from diffusers_video.nodes.loaders import DVModelLoader, DVPipelineLoader, DVTextEncoderLoader, DVVAELoader
 from diffusers_video.nodes.sampling import DVSampler, DVScheduler, DVTextEncode
 from diffusers_video.nodes.vae import DVVAEDecode
+from parity import Shot, assert_parity, decode, encode_prompt, reference_frames, sample_latent, tiny_model_fixtures
 
 PROMPT = "a red panda plays guitar in a bamboo forest"
 NEGATIVE = "blurry, low quality"
 # Small but not degenerate: 3 latent frames (odd, so CogVideoX's first-frame path runs), 2 x 3 patches.
 W, H, F, STEPS, SEED = 64, 48, 9, 3, 1234
-PARITY_TOLERANCE = 1e-5  # fp32 on CPU; measured 0.0: the graph runs the pipeline's own code on the same inputs
+SHOT = Shot(W, H, F, STEPS, guidance=6.0, seed=SEED, prompt=PROMPT, negative=NEGATIVE, max_len=226)
+path, parts = tiny_model_fixtures("cogvideox")
 
 
 @pytest.fixture(scope="module")
-def parts(tiny_models_dir):
-    with torch.inference_mode():
-        return DVPipelineLoader().load("tiny-cogvideox", "fp32")
-
-
-@pytest.fixture(scope="module")
-def reference_pipe(tiny_cogvideox_path):
+def reference_pipe(path):
     from diffusers import CogVideoXPipeline
 
-    return CogVideoXPipeline.from_pretrained(tiny_cogvideox_path)
+    return CogVideoXPipeline.from_pretrained(path)
 
 
-def run_graph(parts, prompt=PROMPT, negative=NEGATIVE, guidance=6.0, seed=SEED, scheduler=None, frames=F,
-              width=W, height=H, steps=STEPS):
-    model, vae, text_encoder, _ = parts
-    with torch.inference_mode():  # as ComfyUI runs nodes
-        (cond,) = DVTextEncode().encode(text_encoder, prompt, negative, 226, True)
-        (latent,) = DVSampler().sample(model, width, height, frames, steps, guidance, seed, cond, scheduler)
-        (images,) = DVVAEDecode().decode(vae, latent, 0, "auto", 0, 0.0)
-    return images, latent
-
-
-def run_reference(pipe, guidance=6.0, seed=SEED):
-    out = pipe(prompt=PROMPT, negative_prompt=NEGATIVE, width=W, height=H, num_frames=F, num_inference_steps=STEPS,
-               guidance_scale=guidance, generator=torch.Generator("cpu").manual_seed(seed), output_type="np")
-    return torch.from_numpy(out.frames[0])
+def run_graph(parts, scheduler=None, **changes):
+    latent = sample_latent(parts, SHOT.but(**changes), scheduler=scheduler)
+    return decode(parts, latent, tiling="auto"), latent
 
 
 @pytest.mark.parametrize("guidance", [6.0, 1.0], ids=["cfg", "no-cfg"])
 def test_graph_matches_pipeline(parts, reference_pipe, guidance):
     images, latent = run_graph(parts, guidance=guidance)
-    expected = run_reference(reference_pipe, guidance)
-    assert images.shape == (F, H, W, 3) == expected.shape
     assert latent["samples"].shape == (1, 4, 3, H // 8, W // 8)
-    diff = (images - expected).abs().max().item()
-    assert diff <= PARITY_TOLERANCE, diff
-    assert images.std() > 0.01  # not a constant frame that would match trivially
+    assert_parity(images, reference_frames(reference_pipe, SHOT.but(guidance=guidance)))
 
 
 def test_guidance_changes_the_result(parts):
@@ -85,10 +66,10 @@ def test_scheduler_node_matches_pipeline_with_that_scheduler(parts, reference_pi
     original = reference_pipe.scheduler
     reference_pipe.scheduler = CogVideoXDPMScheduler.from_config(original.config)
     try:
-        expected = run_reference(reference_pipe)
+        expected = reference_frames(reference_pipe, SHOT)
     finally:
         reference_pipe.scheduler = original
-    assert (images - expected).abs().max().item() <= PARITY_TOLERANCE
+    assert_parity(images, expected)
 
 
 def test_seed_reproduces_and_varies(parts):
@@ -115,11 +96,6 @@ def long_latent(parts):
     """25 frames -> 7 latent frames, 96x64: room for several chunks and tiles."""
     _, latent = run_graph(parts, frames=25, width=96, height=64, steps=2)
     return latent
-
-
-def decode(parts, latent, chunk=0, tiling="off", tile=0, overlap=0.0):
-    with torch.inference_mode():
-        return DVVAEDecode().decode(parts[1], latent, chunk, tiling, tile, overlap)[0]
 
 
 def test_chunk_covering_all_frames_equals_full_decode(parts, long_latent):
@@ -215,8 +191,7 @@ def expect_error(match_parts: list[str], fn, *args, **kwargs):
 
 @pytest.fixture(scope="module")
 def cond(parts):
-    with torch.inference_mode():
-        return DVTextEncode().encode(parts[2], PROMPT, NEGATIVE, 226, True)[0]
+    return encode_prompt(parts, SHOT)
 
 
 def test_frame_count_the_family_cannot_make(parts, cond):

@@ -5,15 +5,14 @@ from __future__ import annotations
 import pytest
 import torch
 from diffusers_video.errors import DVInputError
-from diffusers_video.nodes.loaders import DVPipelineLoader
 from diffusers_video.nodes.options import NODES as OPTION_NODES
 from diffusers_video.nodes.sampling import DVSampler, DVTextEncode
-from diffusers_video.nodes.vae import DVVAEDecode
+from parity import Shot, assert_parity, graph_frames, reference_frames, tiny_model_fixtures
 
 PROMPT = "a red panda waves at the camera"
 NEGATIVE = "blurry"
 W, H, F, STEPS, SEED = 64, 48, 9, 3, 321
-PARITY_TOLERANCE = 1e-5  # fp32 CPU; the graph calls the same pipelines on the same tensors (measured 0.0)
+SHOT = Shot(W, H, F, STEPS, guidance=6.0, seed=SEED, prompt=PROMPT, negative=NEGATIVE, max_len=226)
 CogVideoXOptions = next(node for node in OPTION_NODES if node.__name__ == "DVCogVideoXOptions")
 
 
@@ -26,62 +25,30 @@ def synthetic_frames(count: int, height: int = H, width: int = W) -> torch.Tenso
     return torch.stack(frames).float()
 
 
-@pytest.fixture(scope="module")
-def i2v_dir(tiny_models_dir):
-    import os
-
-    from diffusers_video.tiny_models.cache import install_into_models_dir
-
-    install_into_models_dir(tiny_models_dir, "cogvideox_i2v", "tiny-cogvideox-i2v")
-    return os.path.join(tiny_models_dir, "diffusers", "tiny-cogvideox-i2v")
-
-
-@pytest.fixture(scope="module")
-def i2v_parts(i2v_dir):
-    with torch.inference_mode():
-        return DVPipelineLoader().load("tiny-cogvideox-i2v", "fp32")
-
-
-@pytest.fixture(scope="module")
-def t2v_parts(tiny_models_dir):
-    with torch.inference_mode():
-        return DVPipelineLoader().load("tiny-cogvideox", "fp32")
+i2v_dir, i2v_parts = tiny_model_fixtures("cogvideox_i2v", "tiny-cogvideox-i2v")
+t2v_dir, t2v_parts = tiny_model_fixtures("cogvideox")
 
 
 def graph(parts, **sampler_inputs):
-    model, vae, text_encoder, _ = parts
-    with torch.inference_mode():
-        (cond,) = DVTextEncode().encode(text_encoder, PROMPT, NEGATIVE, 226, True)
-        (latent,) = DVSampler().sample(model, W, H, F, STEPS, 6.0, SEED, conditioning=cond, vae=vae,
-                                       **sampler_inputs)
-        return DVVAEDecode().decode(vae, latent, 0, "auto", 0, 0.0)[0]
+    return graph_frames(parts, SHOT, tiling="auto", vae=parts[1], **sampler_inputs)
 
 
 def test_image_to_video_matches_pipeline(i2v_parts, i2v_dir):
     from diffusers import CogVideoXImageToVideoPipeline
 
     image = synthetic_frames(1)
-    frames = graph(i2v_parts, image=image)
     pipe = CogVideoXImageToVideoPipeline.from_pretrained(i2v_dir)
-    expected = pipe(image=image.permute(0, 3, 1, 2), prompt=PROMPT, negative_prompt=NEGATIVE, width=W, height=H,
-                    num_frames=F, num_inference_steps=STEPS, guidance_scale=6.0,
-                    generator=torch.Generator("cpu").manual_seed(SEED), output_type="np").frames[0]
-    assert frames.shape == (F, H, W, 3)
-    assert (frames - torch.from_numpy(expected)).abs().max().item() <= PARITY_TOLERANCE
+    assert_parity(graph(i2v_parts, image=image), reference_frames(pipe, SHOT, image=image.permute(0, 3, 1, 2)))
 
 
-def test_video_to_video_matches_pipeline(t2v_parts, tiny_cogvideox_path):
+def test_video_to_video_matches_pipeline(t2v_parts, t2v_dir):
     from diffusers import CogVideoXVideoToVideoPipeline
 
     video = synthetic_frames(F)
     (options,) = CogVideoXOptions().build(use_dynamic_cfg=False, strength=0.6)
-    frames = graph(t2v_parts, video=video, options=options)
-    pipe = CogVideoXVideoToVideoPipeline.from_pretrained(tiny_cogvideox_path)
-    expected = pipe(video=video.permute(0, 3, 1, 2), prompt=PROMPT, negative_prompt=NEGATIVE, width=W, height=H,
-                    num_inference_steps=STEPS, guidance_scale=6.0, strength=0.6,
-                    generator=torch.Generator("cpu").manual_seed(SEED), output_type="np").frames[0]
-    assert frames.shape == (F, H, W, 3)
-    assert (frames - torch.from_numpy(expected)).abs().max().item() <= PARITY_TOLERANCE
+    pipe = CogVideoXVideoToVideoPipeline.from_pretrained(t2v_dir)
+    assert_parity(graph(t2v_parts, video=video, options=options),
+                  reference_frames(pipe, SHOT, video=video.permute(0, 3, 1, 2), strength=0.6))
 
 
 def test_strength_changes_how_much_of_the_video_survives(t2v_parts):

@@ -11,65 +11,37 @@ from diffusers_video.families.hunyuanvideo import prompt_template
 from diffusers_video.nodes.loaders import DVPipelineLoader, DVTextEncoderLoader
 from diffusers_video.nodes.options import NODES as OPTION_NODES
 from diffusers_video.nodes.sampling import DVSampler, DVScheduler, DVTextEncode
-from diffusers_video.nodes.vae import DVVAEDecode
+from parity import Shot, assert_parity, decode, encode_prompt, reference_frames, sample_latent, tiny_model_fixtures
 
 PROMPT, NEGATIVE = "a panda plays guitar in the forest", "blurry, low quality"
 # 17 frames = 5 latent frames: more than the VAE's 4-frame window, so its framewise decode is exercised.
 W, H, F, STEPS, SEED, MAX_LEN, GUIDANCE = 64, 48, 17, 3, 11, 32, 6.0
-PARITY_TOLERANCE = 1e-5  # fp32 CPU; measured 0.0 with and without true CFG
+SHOT = Shot(W, H, F, STEPS, GUIDANCE, SEED, prompt=PROMPT, negative=NEGATIVE, max_len=MAX_LEN)
 Options = next(node for node in OPTION_NODES if node.__name__ == "DVHunyuanVideoOptions")
-
-
-@pytest.fixture(scope="module")
-def path(tiny_models_dir):
-    from diffusers_video.tiny_models.cache import install_into_models_dir
-
-    return install_into_models_dir(tiny_models_dir, "hunyuanvideo", "tiny-hunyuanvideo")
-
-
-@pytest.fixture(scope="module")
-def parts(path):
-    with torch.inference_mode():
-        return DVPipelineLoader().load(os.path.basename(path), "fp32")
+path, parts = tiny_model_fixtures("hunyuanvideo")
 
 
 @pytest.fixture(scope="module")
 def cond(parts):
-    with torch.inference_mode():
-        return DVTextEncode().encode(parts[2], PROMPT, NEGATIVE, MAX_LEN, True)[0]
-
-
-def options(true_cfg_scale):
-    return Options().build(true_cfg_scale=true_cfg_scale)[0]
+    return encode_prompt(parts, SHOT)
 
 
 def sample(parts, cond, guidance=GUIDANCE, true_cfg_scale=None, scheduler=None, model=None):
-    opts = None if true_cfg_scale is None else options(true_cfg_scale)
-    with torch.inference_mode():
-        return DVSampler().sample(model or parts[0], W, H, F, STEPS, guidance, SEED, conditioning=cond,
-                                  scheduler=scheduler, options=opts)[0]
-
-
-def decode(parts, latent, chunk=0, tiling="off", tile=0, overlap=0.0):
-    with torch.inference_mode():
-        return DVVAEDecode().decode(parts[1], latent, chunk, tiling, tile, overlap)[0]
+    opts = None if true_cfg_scale is None else Options().build(true_cfg_scale=true_cfg_scale)[0]
+    return sample_latent((model or parts[0], *parts[1:]), SHOT.but(guidance=guidance), conditioning=cond,
+                         scheduler=scheduler, options=opts)
 
 
 def reference_pipe(path):
     from diffusers import HunyuanVideoPipeline
 
-    pipe = HunyuanVideoPipeline.from_pretrained(path)
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
+    return HunyuanVideoPipeline.from_pretrained(path)
 
 
 def reference(pipe, true_cfg_scale=1.0, output_type="np"):
     # The same template as the nodes: the pipeline's default text, crop_start counted on this tokenizer.
-    out = pipe(prompt=PROMPT, negative_prompt=NEGATIVE, width=W, height=H, num_frames=F, num_inference_steps=STEPS,
-               guidance_scale=GUIDANCE, true_cfg_scale=true_cfg_scale, max_sequence_length=MAX_LEN,
-               prompt_template=prompt_template(pipe.tokenizer), generator=torch.Generator("cpu").manual_seed(SEED),
-               output_type=output_type)
-    return out.frames if output_type == "latent" else torch.from_numpy(out.frames[0])
+    return reference_frames(pipe, SHOT, output_type, true_cfg_scale=true_cfg_scale,
+                            prompt_template=prompt_template(pipe.tokenizer))
 
 
 @pytest.fixture(scope="module")
@@ -81,11 +53,7 @@ def plain_latent(parts, cond):
 def test_graph_matches_pipeline(parts, path, cond, plain_latent, true_cfg_scale):
     latent = plain_latent if true_cfg_scale is None else sample(parts, cond, true_cfg_scale=true_cfg_scale)
     assert latent["samples"].shape == (1, 16, (F - 1) // 4 + 1, H // 8, W // 8)
-    frames = decode(parts, latent)
-    assert frames.shape == (F, H, W, 3)
-    expected = reference(reference_pipe(path), true_cfg_scale or 1.0)
-    assert (frames - expected).abs().max().item() <= PARITY_TOLERANCE
-    assert frames.std() > 0.01
+    assert_parity(decode(parts, latent), reference(reference_pipe(path), true_cfg_scale or 1.0))
 
 
 def test_true_cfg_and_embedded_guidance_change_the_video(parts, cond, plain_latent):
@@ -299,7 +267,6 @@ def test_lora_matches_the_pipeline(parts, path, cond, plain_latent, tiny_models_
     pipe.load_lora_weights(os.path.join(tiny_models_dir, "loras"), weight_name="hunyuanvideo_a.safetensors",
                            adapter_name="hunyuanvideo_a")
     pipe.set_adapters(["hunyuanvideo_a"], [0.7])
-    expected = reference(pipe, output_type="latent")
-    assert (latent["samples"] - expected).abs().max().item() <= PARITY_TOLERANCE
+    assert_parity(latent["samples"], reference(pipe, output_type="latent"))
     assert (latent["samples"] - plain_latent["samples"]).abs().max().item() > 1e-4
     assert torch.equal(sample(parts, cond)["samples"], plain_latent["samples"])  # the plain model is untouched

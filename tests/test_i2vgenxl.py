@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 import torch
 from diffusers_video.errors import DVInputError
@@ -11,11 +9,12 @@ from diffusers_video.families.i2vgenxl import _first_frame_pil
 from diffusers_video.nodes.loaders import DVPipelineLoader
 from diffusers_video.nodes.options import NODES as OPTION_NODES
 from diffusers_video.nodes.sampling import DVSampler, DVTextEncode
-from diffusers_video.nodes.vae import DVVAEDecode
+from parity import Shot, assert_parity, encode_prompt, graph_frames, reference_frames, tiny_model_fixtures
 
 PROMPT, NEGATIVE = "a red fox runs through the snow", "blurry, low quality, motionless"
 W, H, F, STEPS, SEED = 64, 48, 4, 3, 7
-PARITY_TOLERANCE = 1e-5  # fp32 CPU; measured 0.0 (5.3e-6 with the reference's weights loaded outside inference mode)
+# Parity measured 0.0 (5.3e-6 with the reference's weights loaded outside inference mode).
+SHOT = Shot(W, H, F, STEPS, guidance=9.0, seed=SEED, prompt=PROMPT, negative=NEGATIVE, max_len=77)
 I2VGenXLOptions = next(node for node in OPTION_NODES if node.__name__ == "DVI2VGenXLOptions")
 
 
@@ -25,34 +24,14 @@ def picture(height=H, width=W) -> torch.Tensor:
     return torch.stack([x + 0 * y, y + 0 * x, (x * y) % 1], -1)[None]
 
 
-@pytest.fixture(scope="module")
-def path(tiny_models_dir):
-    from diffusers_video.tiny_models.cache import install_into_models_dir
-
-    return install_into_models_dir(tiny_models_dir, "i2vgenxl", "tiny-i2vgenxl")
+path, parts = tiny_model_fixtures("i2vgenxl")
 
 
-@pytest.fixture(scope="module")
-def parts(path):
-    with torch.inference_mode():
-        return DVPipelineLoader().load(os.path.basename(path), "fp32")
+def run_graph(parts, chunk=0, options=None, **changes):
+    return graph_frames(parts, SHOT.but(**changes), chunk, vae=parts[1], image=picture(), options=options)
 
 
-def encode(parts, prompt=PROMPT, negative=NEGATIVE):
-    with torch.inference_mode():
-        return DVTextEncode().encode(parts[2], prompt, negative, 77, True)[0]
-
-
-def run_graph(parts, guidance=9.0, chunk=0, options=None, frames=F, seed=SEED, prompt=PROMPT):
-    model, vae, _, _ = parts
-    cond = encode(parts, prompt)
-    with torch.inference_mode():
-        (latent,) = DVSampler().sample(model, W, H, frames, STEPS, guidance, seed, conditioning=cond, vae=vae,
-                                       image=picture(), options=options)
-        return DVVAEDecode().decode(vae, latent, chunk, "off", 0, 0.0)[0]
-
-
-def reference(path, guidance=9.0, frames=F, prompt=PROMPT, **kwargs):
+def reference(path, shot=SHOT, **kwargs):
     """The pipeline as its guide runs it, with the pipeline's default clip_skip=1. Two things make that run
     at all and reproducibly here: transformers 5's flat CLIPTextModel gets the `text_model` alias the
     clip_skip path reaches for, and torch's global RNG is seeded for the image's VAE posterior sample.
@@ -65,24 +44,18 @@ def reference(path, guidance=9.0, frames=F, prompt=PROMPT, **kwargs):
     if not hasattr(pipe.text_encoder, "text_model"):
         object.__setattr__(pipe.text_encoder, "text_model", pipe.text_encoder)
     torch.manual_seed(SEED)
-    out = pipe(prompt=prompt, negative_prompt=NEGATIVE, image=_first_frame_pil(picture()), width=W, height=H,
-               num_frames=frames, num_inference_steps=STEPS, guidance_scale=guidance,
-               generator=torch.Generator("cpu").manual_seed(SEED), output_type="np", **kwargs)
-    return torch.from_numpy(out.frames[0])
+    return reference_frames(pipe, shot, image=_first_frame_pil(picture()), **kwargs)
 
 
 @pytest.mark.parametrize("guidance", [9.0, 1.0], ids=["cfg", "no-cfg"])
 def test_graph_matches_pipeline(parts, path, guidance):
-    frames = run_graph(parts, guidance)
-    assert frames.shape == (F, H, W, 3)
-    assert (frames - reference(path, guidance)).abs().max().item() <= PARITY_TOLERANCE
-    assert frames.std() > 0.01
+    assert_parity(run_graph(parts, guidance=guidance), reference(path, SHOT.but(guidance=guidance)))
 
 
 def test_prompt_is_clips_penultimate_layer(parts):
     """clip_skip 1 as the pipeline means it, checked against the text encoder directly (not the pipeline)."""
     _, _, text_encoder, _ = parts
-    cond = encode(parts)
+    cond = encode_prompt(parts, SHOT)
     ids = text_encoder.tokenizer(PROMPT, padding="max_length", max_length=77, truncation=True,
                                  return_tensors="pt").input_ids
     with torch.inference_mode():
@@ -93,8 +66,7 @@ def test_prompt_is_clips_penultimate_layer(parts):
 
 
 def test_empty_prompt_is_allowed(parts, path):
-    frames = run_graph(parts, prompt="")
-    assert (frames - reference(path, prompt="")).abs().max().item() <= PARITY_TOLERANCE
+    assert_parity(run_graph(parts, prompt=""), reference(path, SHOT.but(prompt="")))
 
 
 def test_seed_covers_the_vae_posterior_and_leaves_global_rng_alone(parts):
@@ -112,19 +84,19 @@ def test_seed_covers_the_vae_posterior_and_leaves_global_rng_alone(parts):
 def test_target_fps_reaches_the_pipeline(parts, path):
     (options,) = I2VGenXLOptions().build(target_fps=8)
     frames = run_graph(parts, options=options)
-    assert (frames - reference(path, target_fps=8)).abs().max().item() <= PARITY_TOLERANCE
+    assert_parity(frames, reference(path, target_fps=8))
     assert (frames - run_graph(parts)).abs().max() > 1e-4  # and it changes the video
 
 
 def test_decode_chunk_size_matches_pipelines_chunked_decode(parts, path):
-    assert (run_graph(parts, chunk=3) - reference(path, decode_chunk_size=3)).abs().max() <= PARITY_TOLERANCE
+    assert_parity(run_graph(parts, chunk=3), reference(path, decode_chunk_size=3))
 
 
 @pytest.mark.parametrize("frames", [1, 2, 5])
 def test_any_frame_count(parts, path, frames):
     out = run_graph(parts, frames=frames)
     assert out.shape == (frames, H, W, 3)
-    assert (out - reference(path, frames=frames)).abs().max().item() <= PARITY_TOLERANCE
+    assert_parity(out, reference(path, SHOT.but(frames=frames)))
 
 
 def test_progress_ticks_once_per_step(parts, monkeypatch):
@@ -145,7 +117,7 @@ def test_progress_ticks_once_per_step(parts, monkeypatch):
 
 def sampler_error(parts, **inputs) -> str:
     model, vae, _, _ = parts
-    inputs = {"vae": vae, "image": picture(), "conditioning": encode(parts), **inputs}
+    inputs = {"vae": vae, "image": picture(), "conditioning": encode_prompt(parts, SHOT), **inputs}
     size = {"width": inputs.pop("width", W), "height": inputs.pop("height", H)}
     frames = inputs.pop("num_frames", F)
     with pytest.raises(DVInputError) as info:

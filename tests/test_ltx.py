@@ -10,10 +10,11 @@ from diffusers_video.nodes.loaders import DVPipelineLoader
 from diffusers_video.nodes.options import NODES as OPTION_NODES
 from diffusers_video.nodes.sampling import DVSampler, DVTextEncode
 from diffusers_video.nodes.vae import DVVAEDecode
+from parity import Shot, assert_parity, graph_frames, load_parts, reference_frames, tiny_model_fixtures
 
 PROMPT, NEGATIVE = "a sailing boat on a stormy sea", "worst quality, blurry"
 W, H, F, STEPS, SEED = 64, 32, 9, 3, 17
-PARITY_TOLERANCE = 1e-5  # fp32 CPU; measured 0.0
+SHOT = Shot(W, H, F, STEPS, guidance=3.0, seed=SEED, prompt=PROMPT, negative=NEGATIVE, max_len=128)
 LTXOptions = next(node for node in OPTION_NODES if node.__name__ == "DVLTXOptions")
 
 
@@ -23,17 +24,7 @@ def first_frame() -> torch.Tensor:
     return torch.stack([x * torch.ones_like(y), y * torch.ones_like(x), (x * y) % 1], -1)[None]
 
 
-@pytest.fixture(scope="module")
-def path(tiny_models_dir):
-    from diffusers_video.tiny_models.cache import install_into_models_dir
-
-    return install_into_models_dir(tiny_models_dir, "ltx", "tiny-ltx")
-
-
-@pytest.fixture(scope="module")
-def parts(path):
-    with torch.inference_mode():
-        return DVPipelineLoader().load("tiny-ltx", "fp32")
+path, parts = tiny_model_fixtures("ltx")
 
 
 @pytest.fixture(scope="module")
@@ -51,60 +42,47 @@ def path_090(tiny_models_dir):
 
 @pytest.fixture(scope="module")
 def parts_090(path_090):
-    with torch.inference_mode():
-        return DVPipelineLoader().load("tiny-ltx-090", "fp32")
+    return load_parts("tiny-ltx-090")
 
 
 def graph(parts, guidance=3.0, decode_timestep=0.03, noise_scale=0.025, frame_rate=24, rescale=0.0, **inputs):
-    model, vae, text_encoder, _ = parts
-    with torch.inference_mode():
-        (options,) = LTXOptions().build(frame_rate=frame_rate, decode_timestep=decode_timestep,
-                                        decode_noise_scale=noise_scale, guidance_rescale=rescale)
-        (cond,) = DVTextEncode().encode(text_encoder, PROMPT, NEGATIVE, 128, True)
-        (latent,) = DVSampler().sample(model, W, H, F, STEPS, guidance, SEED, conditioning=cond, options=options,
-                                       **inputs)
-        return DVVAEDecode().decode(vae, latent, 0, "off", 0, 0.0)[0]
+    (options,) = LTXOptions().build(frame_rate=frame_rate, decode_timestep=decode_timestep,
+                                    decode_noise_scale=noise_scale, guidance_rescale=rescale)
+    return graph_frames(parts, SHOT.but(guidance=guidance), options=options, **inputs)
 
 
-def reference(path, task="t2v", guidance=3.0, decode_timestep=0.03, noise_scale=0.025, frame_rate=24, rescale=0.0):
+def reference(path, task="t2v", guidance=3.0, decode_timestep=0.03, noise_scale=0.025, frame_rate=24, rescale=0.0,
+              **load):
     from diffusers import LTXImageToVideoPipeline, LTXPipeline
     from diffusers_video.samplers.image_input import to_pil
 
-    cls = LTXImageToVideoPipeline if task == "i2v" else LTXPipeline
-    pipe = cls.from_pretrained(path)
+    pipe = (LTXImageToVideoPipeline if task == "i2v" else LTXPipeline).from_pretrained(path, **load)
     extra = {"image": to_pil(first_frame())} if task == "i2v" else {}
-    out = pipe(prompt=PROMPT, negative_prompt=NEGATIVE, width=W, height=H, num_frames=F, num_inference_steps=STEPS,
-               guidance_scale=guidance, frame_rate=frame_rate, decode_timestep=decode_timestep,
-               decode_noise_scale=noise_scale, guidance_rescale=rescale, max_sequence_length=128,
-               generator=torch.Generator("cpu").manual_seed(SEED), output_type="np", **extra)
-    return torch.from_numpy(out.frames[0])
+    return reference_frames(pipe, SHOT.but(guidance=guidance), frame_rate=frame_rate, decode_timestep=decode_timestep,
+                            decode_noise_scale=noise_scale, guidance_rescale=rescale, **extra)
 
 
 @pytest.mark.parametrize("guidance", [3.0, 1.0], ids=["cfg", "no-cfg"])
 def test_text_to_video_matches_pipeline(parts, path, guidance):
-    frames = graph(parts, guidance)
-    assert frames.shape == (F, H, W, 3)
-    assert (frames - reference(path, guidance=guidance)).abs().max().item() <= PARITY_TOLERANCE
-    assert frames.std() > 0.01
+    assert_parity(graph(parts, guidance), reference(path, guidance=guidance))
 
 
 def test_decode_timestep_and_noise_reach_the_vae(parts, path):
     settings = {"decode_timestep": 0.2, "noise_scale": 0.3, "frame_rate": 12}
     frames = graph(parts, **settings)
-    assert (frames - reference(path, **settings)).abs().max().item() <= PARITY_TOLERANCE
+    assert_parity(frames, reference(path, **settings))
     assert (frames - graph(parts)).abs().max().item() > 1e-3  # they change the video
 
 
 def test_guidance_rescale_matches_pipeline(parts, path):
     frames = graph(parts, rescale=0.7)
-    assert (frames - reference(path, rescale=0.7)).abs().max().item() <= PARITY_TOLERANCE
+    assert_parity(frames, reference(path, rescale=0.7))
     assert (frames - graph(parts)).abs().max().item() > 1e-4  # it changes the video
 
 
 @pytest.mark.parametrize("guidance", [3.0, 1.0], ids=["cfg", "no-cfg"])
 def test_image_to_video_matches_pipeline(parts, path, guidance):
-    frames = graph(parts, guidance, vae=parts[1], image=first_frame())
-    assert (frames - reference(path, "i2v", guidance)).abs().max().item() <= PARITY_TOLERANCE
+    assert_parity(graph(parts, guidance, vae=parts[1], image=first_frame()), reference(path, "i2v", guidance))
 
 
 @pytest.mark.parametrize("task", ["t2v", "i2v"])
@@ -114,8 +92,7 @@ def test_vae_without_timestep_conditioning_matches_pipeline(parts_090, path_090,
     assert not parts_090[1].module.config.timestep_conditioning
     inputs = {"vae": parts_090[1], "image": first_frame()} if task == "i2v" else {}
     frames = graph(parts_090, decode_timestep=0.2, noise_scale=0.3, **inputs)
-    assert (frames - reference(path_090, task, decode_timestep=0.2, noise_scale=0.3)).abs().max().item() \
-        <= PARITY_TOLERANCE
+    assert_parity(frames, reference(path_090, task, decode_timestep=0.2, noise_scale=0.3))
     assert torch.equal(frames, graph(parts_090, **inputs))
 
 
@@ -182,13 +159,4 @@ def test_decode_in_temporal_chunks_is_the_vaes_own_framewise_decode(parts):
 
 def test_bf16_matches_pipeline_in_bf16(path):
     """The decode noise is drawn and mixed in the sampling dtype, as the pipeline does (measured 0.0)."""
-    from diffusers import LTXPipeline
-
-    with torch.inference_mode():
-        parts = DVPipelineLoader().load("tiny-ltx", "bf16")
-    frames = graph(parts)
-    pipe = LTXPipeline.from_pretrained(path, dtype=torch.bfloat16)
-    out = pipe(prompt=PROMPT, negative_prompt=NEGATIVE, width=W, height=H, num_frames=F, num_inference_steps=STEPS,
-               guidance_scale=3.0, frame_rate=24, decode_timestep=0.03, decode_noise_scale=0.025,
-               max_sequence_length=128, generator=torch.Generator("cpu").manual_seed(SEED), output_type="np")
-    assert (frames - torch.from_numpy(out.frames[0])).abs().max().item() <= PARITY_TOLERANCE
+    assert_parity(graph(load_parts("tiny-ltx", "bf16")), reference(path, dtype=torch.bfloat16))

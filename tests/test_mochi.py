@@ -9,54 +9,30 @@ import torch
 from diffusers_video.errors import DVInputError
 from diffusers_video.nodes.loaders import DVPipelineLoader
 from diffusers_video.nodes.sampling import DVSampler, DVScheduler, DVTextEncode
-from diffusers_video.nodes.vae import DVVAEDecode
+from parity import Shot, assert_parity, decode, encode_prompt, reference_frames, sample_latent, tiny_model_fixtures
 
 PROMPT, NEGATIVE = "a fox runs through the snow at night", "blurry, low quality"
 W, H, F, STEPS, SEED, MAX_LEN = 64, 48, 13, 3, 11, 32  # 13 frames = 3 latent frames, so chunks of 1 and 2 differ
-PARITY_TOLERANCE = 1e-5  # fp32 CPU; measured 0.0
+SHOT = Shot(W, H, F, STEPS, guidance=4.5, seed=SEED, prompt=PROMPT, negative=NEGATIVE, max_len=MAX_LEN)
 # A chunked decode carries the causal convolutions' frames across chunks with the same replicate padding as
 # the one-pass decode, so only float summation order differs (measured <= 3e-7 on 0..1 frames).
 CHUNK_TOLERANCE = 1e-5
-
-
-@pytest.fixture(scope="module")
-def path(tiny_models_dir):
-    from diffusers_video.tiny_models.cache import install_into_models_dir
-
-    return install_into_models_dir(tiny_models_dir, "mochi", "tiny-mochi")
-
-
-@pytest.fixture(scope="module")
-def parts(path):
-    with torch.inference_mode():
-        return DVPipelineLoader().load(os.path.basename(path), "fp32")
+path, parts = tiny_model_fixtures("mochi")
 
 
 @pytest.fixture(scope="module")
 def cond(parts):
-    with torch.inference_mode():
-        return DVTextEncode().encode(parts[2], PROMPT, NEGATIVE, MAX_LEN, True)[0]
+    return encode_prompt(parts, SHOT)
 
 
 def sample(parts, cond, guidance=4.5, scheduler=None):
-    with torch.inference_mode():
-        return DVSampler().sample(parts[0], W, H, F, STEPS, guidance, SEED, conditioning=cond, scheduler=scheduler)[0]
+    return sample_latent(parts, SHOT.but(guidance=guidance), conditioning=cond, scheduler=scheduler)
 
 
-def decode(parts, latent, chunk=0, tiling="off", tile=0, overlap=0.0):
-    with torch.inference_mode():
-        return DVVAEDecode().decode(parts[1], latent, chunk, tiling, tile, overlap)[0]
-
-
-def reference(path, guidance=4.5):
+def reference_pipe(path):
     from diffusers import MochiPipeline
 
-    pipe = MochiPipeline.from_pretrained(path)
-    pipe.set_progress_bar_config(disable=True)
-    out = pipe(prompt=PROMPT, negative_prompt=NEGATIVE, width=W, height=H, num_frames=F, num_inference_steps=STEPS,
-               guidance_scale=guidance, max_sequence_length=MAX_LEN,
-               generator=torch.Generator("cpu").manual_seed(SEED), output_type="np")
-    return torch.from_numpy(out.frames[0])
+    return MochiPipeline.from_pretrained(path)
 
 
 @pytest.fixture(scope="module")
@@ -68,10 +44,7 @@ def cfg_latent(parts, cond):
 def test_graph_matches_pipeline(parts, path, cond, cfg_latent, guidance):
     latent = cfg_latent if guidance == 4.5 else sample(parts, cond, guidance)
     assert latent["samples"].shape == (1, 12, (F - 1) // 6 + 1, H // 8, W // 8)
-    frames = decode(parts, latent)
-    assert frames.shape == (F, H, W, 3)
-    assert (frames - reference(path, guidance)).abs().max().item() <= PARITY_TOLERANCE
-    assert frames.std() > 0.01
+    assert_parity(decode(parts, latent), reference_frames(reference_pipe(path), SHOT.but(guidance=guidance)))
 
 
 def test_cfg_changes_the_video(parts, cond, cfg_latent):
@@ -190,7 +163,6 @@ def test_latent_of_another_family_refused(parts):
 
 
 def test_lora_matches_the_pipeline(parts, path, cond, cfg_latent, tiny_models_dir):
-    from diffusers import MochiPipeline
     from diffusers_video.nodes.loaders import DVLoraLoader
     from diffusers_video.tiny_models.lora import build_lora
 
@@ -198,14 +170,10 @@ def test_lora_matches_the_pipeline(parts, path, cond, cfg_latent, tiny_models_di
     with torch.inference_mode():
         (with_lora,) = DVLoraLoader().load(parts[0], "mochi_a.safetensors", 0.7)
     latent = sample((with_lora, *parts[1:]), cond)
-    pipe = MochiPipeline.from_pretrained(path)
-    pipe.set_progress_bar_config(disable=True)
+    pipe = reference_pipe(path)
     pipe.load_lora_weights(os.path.join(tiny_models_dir, "loras"), weight_name="mochi_a.safetensors",
                            adapter_name="mochi_a")
     pipe.set_adapters(["mochi_a"], [0.7])
-    expected = pipe(prompt=PROMPT, negative_prompt=NEGATIVE, width=W, height=H, num_frames=F,
-                    num_inference_steps=STEPS, guidance_scale=4.5, max_sequence_length=MAX_LEN,
-                    generator=torch.Generator("cpu").manual_seed(SEED), output_type="latent").frames
-    assert (latent["samples"] - expected).abs().max().item() <= PARITY_TOLERANCE
+    assert_parity(latent["samples"], reference_frames(pipe, SHOT, output_type="latent"))
     assert (latent["samples"] - cfg_latent["samples"]).abs().max().item() > 1e-3
     assert torch.equal(sample(parts, cond)["samples"], cfg_latent["samples"])  # the plain model is untouched

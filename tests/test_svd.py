@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 import torch
 from diffusers_video.errors import DVInputError
 from diffusers_video.nodes.loaders import DVPipelineLoader
 from diffusers_video.nodes.options import NODES as OPTION_NODES
 from diffusers_video.nodes.sampling import DVSampler
-from diffusers_video.nodes.vae import DVVAEDecode
 from diffusers_video.samplers.image_input import to_pil
+from parity import Shot, assert_parity, graph_frames, reference_frames, tiny_model_fixtures
 
 W, H, F, STEPS, SEED = 64, 48, 6, 3, 5
-PARITY_TOLERANCE = 1e-5  # fp32 CPU; measured 0.0
+SHOT = Shot(W, H, F, STEPS, guidance=3.0, seed=SEED)  # no prompt: SVD is driven by the image alone
 SVDOptions = next(node for node in OPTION_NODES if node.__name__ == "DVSVDOptions")
 
 
@@ -24,41 +22,22 @@ def picture(height=H, width=W) -> torch.Tensor:
     return torch.stack([x + 0 * y, y + 0 * x, (x * y) % 1], -1)[None]
 
 
-@pytest.fixture(scope="module")
-def path(tiny_models_dir):
-    from diffusers_video.tiny_models.cache import install_into_models_dir
-
-    return install_into_models_dir(tiny_models_dir, "svd", "tiny-svd")
-
-
-@pytest.fixture(scope="module")
-def parts(path):
-    with torch.inference_mode():
-        return DVPipelineLoader().load(os.path.basename(path), "fp32")
+path, parts = tiny_model_fixtures("svd")
 
 
 def run_graph(parts, chunk=0, options=None, guidance=3.0):
-    model, vae, _, _ = parts
-    with torch.inference_mode():
-        (latent,) = DVSampler().sample(model, W, H, F, STEPS, guidance, SEED, vae=vae, image=picture(),
-                                       options=options)
-        return DVVAEDecode().decode(vae, latent, chunk, "off", 0, 0.0)[0]
+    return graph_frames(parts, SHOT.but(guidance=guidance), chunk, vae=parts[1], image=picture(), options=options)
 
 
 def reference(path, chunk=None, **kwargs):
     from diffusers import StableVideoDiffusionPipeline
 
     pipe = StableVideoDiffusionPipeline.from_pretrained(path)
-    out = pipe(image=to_pil(picture()), width=W, height=H, num_frames=F, num_inference_steps=STEPS,
-               decode_chunk_size=chunk, generator=torch.Generator("cpu").manual_seed(SEED), output_type="np",
-               **kwargs)
-    return torch.from_numpy(out.frames[0])
+    return reference_frames(pipe, SHOT, image=to_pil(picture()), decode_chunk_size=chunk, **kwargs)
 
 
 def test_graph_matches_pipeline(parts, path):
-    frames = run_graph(parts)
-    assert frames.shape == (F, H, W, 3)
-    assert (frames - reference(path, max_guidance_scale=3.0)).abs().max().item() <= PARITY_TOLERANCE
+    assert_parity(run_graph(parts), reference(path, max_guidance_scale=3.0))
 
 
 def test_options_reach_the_pipeline(parts, path):
@@ -66,12 +45,12 @@ def test_options_reach_the_pipeline(parts, path):
     frames = run_graph(parts, options=options, guidance=2.5)
     expected = reference(path, fps=12, motion_bucket_id=200, noise_aug_strength=0.1, min_guidance_scale=1.5,
                          max_guidance_scale=2.5)
-    assert (frames - expected).abs().max().item() <= PARITY_TOLERANCE
+    assert_parity(frames, expected)
     assert (frames - run_graph(parts)).abs().max() > 1e-4  # and they change the video
 
 
 def test_decode_chunk_size_matches_pipelines_chunked_decode(parts, path):
-    assert (run_graph(parts, chunk=2) - reference(path, chunk=2, max_guidance_scale=3.0)).abs().max() <= 1e-5
+    assert_parity(run_graph(parts, chunk=2), reference(path, chunk=2, max_guidance_scale=3.0))
 
 
 def sampler_error(parts, **inputs) -> str:
