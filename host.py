@@ -278,7 +278,9 @@ def latent_previewer(latent_format_name: str | None) -> Callable[[Any], Any] | N
     """A function turning a [B, C, F, H, W] latent into a preview for the progress bar, or None.
 
     Only inside ComfyUI and only for families ComfyUI has a latent format for: the previews come from its
-    Latent2RGB/TAESD previewers and the user's --preview-method setting.
+    Latent2RGB/TAESD previewers and the user's --preview-method setting. A preview never costs a render:
+    a latent whose channels do not fit the format, or any error of the previewer, is logged once and the
+    run goes on without previews.
     """
     if not IN_COMFY or not latent_format_name:
         return None
@@ -288,10 +290,37 @@ def latent_previewer(latent_format_name: str | None) -> Callable[[Any], Any] | N
     fmt_cls = getattr(comfy.latent_formats, latent_format_name, None)
     if fmt_cls is None:
         return None
-    previewer = latent_preview.get_previewer(torch_device(), fmt_cls())
+    fmt = fmt_cls()
+    previewer = latent_preview.get_previewer(torch_device(), fmt)
     if previewer is None:
         return None
-    return lambda x0: previewer.decode_latent_to_preview_image("JPEG", x0)
+    return safe_previewer(lambda x0: previewer.decode_latent_to_preview_image("JPEG", x0),
+                          getattr(fmt, "latent_channels", None), latent_format_name)
+
+
+def safe_previewer(make_preview: Callable[[Any], Any], channels: int | None, name: str) -> Callable[[Any], Any]:
+    """`make_preview` guarded: a [B, C, (F,) H, W] latent with other than `channels` channels, or one that
+    raises, turns previews off for the rest of the run with one warning (the sampling itself goes on)."""
+    off: list[str] = []
+
+    def preview(x0):
+        if off:
+            return None
+        shape = tuple(getattr(x0, "shape", ()))
+        if len(shape) < 4 or (channels is not None and shape[1] != channels):
+            off.append("shape")
+            log.warning("DiffusersVideo: no previews for this run: the latent %s does not fit ComfyUI's %s "
+                        "format (%s channels).", shape, name, channels)
+            return None
+        try:
+            return make_preview(x0)
+        except Exception as error:  # noqa: BLE001 - a preview must never end a render, whatever it raised
+            off.append("error")
+            log.warning("DiffusersVideo: no previews for this run: the %s previewer failed (%s: %s).", name,
+                        type(error).__name__, error)
+            return None
+
+    return preview
 
 
 # ------------------------------------------------------------------------------------------ folders

@@ -126,7 +126,7 @@ def sample(model: DVModel, scheduler: DVSchedulerSpec, params: SampleParams,
         "height": params.height, "width": params.width, "num_frames": params.num_frames,
         "num_inference_steps": params.num_inference_steps, "guidance_scale": params.guidance_scale,
     }
-    latents = run_denoise(pipe, call_kwargs, params, FAMILY.comfy_latent_format, lambda x: x)
+    latents = run_denoise(pipe, call_kwargs, params, model.family.comfy_latent_format, lambda x: x)
     return {"samples": latents.to(host.intermediate_device()), "dv_family": FAMILY.id,
             "dv_num_frames": params.num_frames}
 

@@ -233,7 +233,7 @@ def sample(model: DVModel, scheduler: DVSchedulerSpec, params: SampleParams,
         call_kwargs["num_frames"] = params.num_frames
     if task == "i2v":
         call_kwargs["image"] = _frames_to_pipeline(inputs.image, 1).to(device)
-    latents = run_denoise(pipe, call_kwargs, params, COGVIDEOX.comfy_latent_format, _to_bcfhw)
+    latents = run_denoise(pipe, call_kwargs, params, model.family.comfy_latent_format, _to_bcfhw)
     if task != "v2v" and patch_t and latent_frames % patch_t:
         latents = latents[:, latents.shape[1] - latent_frames:]  # the pipeline's own padding is at the front
     return {

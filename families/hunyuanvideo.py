@@ -193,7 +193,7 @@ def sample(model: DVModel, scheduler: DVSchedulerSpec, params: SampleParams,
     for prefix in prefixes:
         for key in ("prompt_embeds", "prompt_attention_mask", "pooled_prompt_embeds"):
             call_kwargs[prefix + key] = cond.embeds[prefix + key].to(device=device)
-    latents = run_denoise(pipe, call_kwargs, params, FAMILY.comfy_latent_format, lambda x: x)
+    latents = run_denoise(pipe, call_kwargs, params, model.family.comfy_latent_format, lambda x: x)
     return {"samples": latents.to(host.intermediate_device()), "dv_family": FAMILY.id,
             "dv_num_frames": params.num_frames}
 

@@ -192,7 +192,7 @@ def sample(model: DVModel, scheduler: DVSchedulerSpec, params: SampleParams,
         "target_fps": int(inputs.option("target_fps", 16)),
     }
     # run_denoise seeds torch's global RNG too: the pipeline samples the image's VAE posterior with it.
-    latents = run_denoise(pipe, call_kwargs, params, FAMILY.comfy_latent_format, lambda x: x)
+    latents = run_denoise(pipe, call_kwargs, params, model.family.comfy_latent_format, lambda x: x)
     return {"samples": latents.to(host.intermediate_device()), "dv_family": FAMILY.id,
             "dv_num_frames": params.num_frames}
 

@@ -135,7 +135,12 @@ def sample(model: DVModel, scheduler: DVSchedulerSpec, params: SampleParams,
         # prompt embeddings' dtype (a bf16 draw is not always an fp32 draw rounded, so the dtype matters).
         drawn["noise"] = randn_tensor(shape, generator=generator, device=torch.device("cpu"), dtype=dtype)
 
-    packed = run_denoise(pipe, call_kwargs, params, FAMILY.comfy_latent_format, lambda x: x, after=draw_decode_noise)
+    def unpacked(latents):  # the step callback hands over the packed [B, tokens, C] sequence
+        return pipe._unpack_latents(latents, *shape[2:], pipe.transformer_spatial_patch_size,
+                                    pipe.transformer_temporal_patch_size)
+
+    packed = run_denoise(pipe, call_kwargs, params, model.family.comfy_latent_format, unpacked,
+                         after=draw_decode_noise)
     latents = pipe._unpack_latents(packed, *shape[2:], pipe.transformer_spatial_patch_size,
                                    pipe.transformer_temporal_patch_size)
     return {"samples": latents.to(host.intermediate_device()), "dv_family": FAMILY.id,

@@ -67,7 +67,8 @@ def sample(model: DVModel, scheduler: DVSchedulerSpec, params: SampleParams,
         "height": params.height, "width": params.width, "num_frames": params.num_frames,
         "num_inference_steps": params.num_inference_steps, "guidance_scale": params.guidance_scale,
     }
-    latents = run_denoise(pipe, call_kwargs, params, FAMILY.comfy_latent_format, lambda x: x, legacy_callback=True)
+    latents = run_denoise(pipe, call_kwargs, params, model.family.comfy_latent_format, lambda x: x,
+                          legacy_callback=True)
     return {"samples": latents.to(host.intermediate_device()), "dv_family": FAMILY.id,
             "dv_num_frames": params.num_frames}
 

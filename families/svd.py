@@ -90,7 +90,7 @@ def sample(model: DVModel, scheduler: DVSchedulerSpec, params: SampleParams,
         "fps": int(inputs.option("fps", 7)), "motion_bucket_id": int(inputs.option("motion_bucket_id", 127)),
         "noise_aug_strength": float(inputs.option("noise_aug_strength", 0.02)),
     }
-    latents = run_denoise(pipe, call_kwargs, params, FAMILY.comfy_latent_format, _to_bcfhw)
+    latents = run_denoise(pipe, call_kwargs, params, model.family.comfy_latent_format, _to_bcfhw)
     return {"samples": _to_bcfhw(latents).to(host.intermediate_device()), "dv_family": FAMILY.id,
             "dv_num_frames": params.num_frames}
 

@@ -131,7 +131,7 @@ def _controlnet(model: DVModel, scheduler: DVSchedulerSpec, params: SampleParams
     batch = 2 if params.guidance_scale > 1.0 else 1  # classifier-free guidance doubles the batch
     modules = [model.module, control.controlnet.module] if model.cross_frame else []
     with cross_frame_attention(modules, batch):
-        latents = run_denoise(pipe, call_kwargs, params, FAMILY.comfy_latent_format, _preview_layout,
+        latents = run_denoise(pipe, call_kwargs, params, model.family.comfy_latent_format, _preview_layout,
                               output_attr="images")
     return _to_video_latent(latents)
 
@@ -168,7 +168,7 @@ def _pix2pix(model: DVModel, scheduler: DVSchedulerSpec, params: SampleParams,
     # The pipeline guides with three batches (text+image, image only, neither) when both scales ask for it.
     batch = 3 if params.guidance_scale > 1.0 and image_guidance >= 1.0 else 1
     with cross_frame_attention([model.module] if model.cross_frame else [], batch):
-        latents = run_denoise(pipe, call_kwargs, params, FAMILY.comfy_latent_format, _preview_layout,
+        latents = run_denoise(pipe, call_kwargs, params, model.family.comfy_latent_format, _preview_layout,
                               output_attr="images")
     return _to_video_latent(latents)
 
@@ -205,7 +205,7 @@ def _zero(model: DVModel, scheduler: DVSchedulerSpec, params: SampleParams,
         "t0": t0, "t1": t1,
     }
     # The pipeline sets cross-frame attention itself (and restores the UNet's processors afterwards).
-    latents = run_denoise(pipe, call_kwargs, params, FAMILY.comfy_latent_format, _preview_layout,
+    latents = run_denoise(pipe, call_kwargs, params, model.family.comfy_latent_format, _preview_layout,
                           legacy_callback=True, output_attr="images")
     return _to_video_latent(latents)
 

@@ -42,7 +42,15 @@ def test_every_example_has_a_tiny_run():
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_example_runs_through_dv_run(name, tiny_models_dir, tmp_path):
+def test_example_runs_through_dv_run(name, tiny_models_dir, tmp_path, monkeypatch):
+    """Run in-process with a recording previewer in place of ComfyUI's: every step hands over a preview
+    latent in a layout ComfyUI's previewers take, [B, C, F, H, W] (or [frames, C, H, W] for the image
+    pipelines run per frame), never LTX's packed tokens."""
+    from diffusers_video import host
+
+    previews: list[tuple[str, tuple[int, ...]]] = []
+    monkeypatch.setattr(host, "latent_previewer", lambda fmt: None if fmt is None else host.safe_previewer(
+        lambda x0: previews.append((fmt, tuple(x0.shape))), None, fmt))
     prompt, _ = tiny_prompt(name, tiny_models_dir, str(tmp_path / "input"))
     sampler_inputs = TINY_RUNS[name][1]
     workflow_file = tmp_path / "prompt.json"
@@ -65,6 +73,12 @@ def test_example_runs_through_dv_run(name, tiny_models_dir, tmp_path):
         shipped = json.load(f)
     embedded = read_metadata(str(written[0]))["workflow"]
     assert [n["type"] for n in embedded["nodes"]] == [n["type"] for n in shipped["nodes"]]
+    for fmt, shape in previews:
+        assert len(shape) in (4, 5), (fmt, shape)
+        factor = sampler_inputs["height"] // shape[-2]
+        assert shape[-2] * factor == sampler_inputs["height"] and shape[-1] * factor == sampler_inputs["width"]
+    with_format = {"cogvideox_text_to_video", "cogvideox_image_to_video", "cogvideox_video_to_video"}
+    assert bool(previews) == (name not in with_format), f"{name}: {len(previews)} previews"
 
 
 def test_demo_renders_the_shipped_example_to_a_playable_mp4(tmp_path):

@@ -1,7 +1,8 @@
 """A real ComfyUI server with this pack loaded, shared by the live-host tests.
 
 Skipped unless COMFYUI_PATH points at a ComfyUI checkout; COMFYUI_PYTHON names the interpreter that has
-ComfyUI's requirements (torch with torchvision; default: this interpreter). The pack is loaded the way
+ComfyUI's requirements (torch with torchvision; default: this interpreter). Previews are on
+(`--preview-method`, DV_LIVE_PREVIEW: latent2rgb by default; auto, none). The pack is loaded the way
 DESIGN.md prescribes: a `custom_nodes:` entry of an extra_model_paths.yaml pointing at a folder that links
 to this repository, next to a `diffusers:` entry holding the tiny CogVideoX. Everything the server writes
 (outputs, temp, user settings) stays in a temporary folder; the checkout is not touched.
@@ -145,6 +146,8 @@ def comfy(tmp_path_factory) -> LiveComfy:
         "--input-directory", str(base / "input"),
         "--temp-directory", str(base / "temp"),
         "--user-directory", str(base / "user"),
+        # Previews on, as ComfyUI Desktop and Manager installs commonly run: a preview must never cost a render.
+        "--preview-method", os.environ.get("DV_LIVE_PREVIEW", "latent2rgb"),
     ]
     unbuffered = os.environ.get("PYTHONUNBUFFERED")
     os.environ["PYTHONUNBUFFERED"] = "1"  # the server inherits it: its log is complete when it answers
