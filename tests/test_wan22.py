@@ -8,14 +8,13 @@ import os
 import pytest
 import torch
 from diffusers_video.errors import DVInputError
-from diffusers_video.nodes.loaders import DVLoraLoader, DVModelLoader, DVPipelineLoader
+from diffusers_video.nodes.loaders import DVLoraLoader, DVModelLoader
 from diffusers_video.nodes.options import NODES as OPTION_NODES
-from diffusers_video.nodes.sampling import DVSampler, DVTextEncode
-from diffusers_video.nodes.vae import DVVAEDecode
+from parity import Shot, assert_parity, decode, graph_frames, load_parts, reference_frames, sample_latent
 
 PROMPT, NEGATIVE = "a fox runs through the snow at night", "blurry, low quality"
 W, H, F, STEPS, SEED = 32, 32, 9, 4, 11
-PARITY_TOLERANCE = 1e-5  # fp32 CPU
+SHOT = Shot(W, H, F, STEPS, guidance=5.0, seed=SEED, prompt=PROMPT, negative=NEGATIVE, max_len=16)
 WanOptions = next(cls for cls in OPTION_NODES if cls.__name__ == "DVWanOptions")
 HIGH, LOW = "high-noise expert (transformer)", "low-noise expert (transformer_2)"
 
@@ -36,8 +35,7 @@ def folders(tiny_models_dir):
 
 @pytest.fixture(scope="module")
 def loaded(folders):
-    with torch.inference_mode():
-        return {key: DVPipelineLoader().load(os.path.basename(path), "fp32") for key, path in folders.items()}
+    return {key: load_parts(os.path.basename(path)) for key, path in folders.items()}
 
 
 def first_frame(size: int = W) -> torch.Tensor:
@@ -46,15 +44,13 @@ def first_frame(size: int = W) -> torch.Tensor:
     return (torch.stack([x, y, (x + y) / 2], dim=-1)[None] * 255).round() / 255
 
 
-def graph(parts, guidance=5.0, guidance_2=-1.0, model=None, width=W, height=H, image=None, vae=None):
-    own_model, own_vae, text_encoder, _ = parts
-    with torch.inference_mode():
-        (options,) = WanOptions().build(guidance_scale_2=guidance_2)
-        (cond,) = DVTextEncode().encode(text_encoder, PROMPT, NEGATIVE, 16, True)
-        extra = {"image": image, "vae": vae or own_vae} if image is not None else {}
-        (latent,) = DVSampler().sample(model or own_model, width, height, F, STEPS, guidance, SEED, conditioning=cond,
-                                       options=options, **extra)
-        return DVVAEDecode().decode(own_vae, latent, 0, "off", 0, 0.0)[0]
+def graph(parts, guidance=5.0, guidance_2=-1.0, model=None, image=None, vae=None, **shot):
+    """The graph with a DVWanOptions (guidance_scale_2; -1: not set, the same as guidance), on another model than the
+    folder's if given; with an image, its VAE encodes it (the folder's unless given)."""
+    (options,) = WanOptions().build(guidance_scale_2=guidance_2)
+    extra = {"image": image, "vae": vae or parts[1]} if image is not None else {}
+    return graph_frames((model or parts[0], *parts[1:]), SHOT.but(guidance=guidance, **shot), options=options,
+                        **extra)
 
 
 def reference(path, pipeline="WanPipeline", guidance=5.0, guidance_2=None, image=None, pipe=None):
@@ -65,10 +61,7 @@ def reference(path, pipeline="WanPipeline", guidance=5.0, guidance_2=None, image
     extra = {"image": to_pil(image)} if image is not None else {}
     if guidance_2 is not None:
         extra["guidance_scale_2"] = guidance_2
-    out = pipe(prompt=PROMPT, negative_prompt=NEGATIVE, width=W, height=H, num_frames=F, num_inference_steps=STEPS,
-               guidance_scale=guidance, max_sequence_length=16, generator=torch.Generator("cpu").manual_seed(SEED),
-               output_type="np", **extra)
-    return torch.from_numpy(out.frames[0])
+    return reference_frames(pipe, SHOT.but(guidance=guidance), **extra)
 
 
 def max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -108,10 +101,8 @@ def test_the_editor_gets_the_variants_rules(folders):
 @pytest.mark.parametrize("guidance, guidance_2", [(5.0, -1.0), (1.0, -1.0), (5.0, 2.0)],
                          ids=["cfg", "no-cfg", "guidance_scale_2"])
 def test_a14b_text_to_video_matches_pipeline(loaded, folders, guidance, guidance_2):
-    frames = graph(loaded["a14b"], guidance, guidance_2)
-    ref = reference(folders["a14b"], guidance=guidance, guidance_2=None if guidance_2 < 0 else guidance_2)
-    assert max_diff(frames, ref) <= PARITY_TOLERANCE
-    assert frames.std() > 0.01
+    assert_parity(graph(loaded["a14b"], guidance, guidance_2),
+                  reference(folders["a14b"], guidance=guidance, guidance_2=None if guidance_2 < 0 else guidance_2))
 
 
 def test_both_experts_and_the_second_guidance_count(loaded, folders):
@@ -129,28 +120,24 @@ def test_both_experts_and_the_second_guidance_count(loaded, folders):
 @pytest.mark.parametrize("guidance, guidance_2", [(5.0, -1.0), (1.0, -1.0), (5.0, 2.0)],
                          ids=["cfg", "no-cfg", "guidance_scale_2"])
 def test_a14b_image_to_video_matches_pipeline(loaded, folders, guidance, guidance_2):
-    frames = graph(loaded["i2v"], guidance, guidance_2, image=first_frame())
-    ref = reference(folders["i2v"], "WanImageToVideoPipeline", guidance,
-                    None if guidance_2 < 0 else guidance_2, image=first_frame())
-    assert max_diff(frames, ref) <= PARITY_TOLERANCE
+    assert_parity(graph(loaded["i2v"], guidance, guidance_2, image=first_frame()),
+                  reference(folders["i2v"], "WanImageToVideoPipeline", guidance,
+                            None if guidance_2 < 0 else guidance_2, image=first_frame()))
 
 
 @pytest.mark.parametrize("task", ["t2v", "i2v"])
 def test_ti2v_5b_matches_pipeline(loaded, folders, task):
     image = first_frame() if task == "i2v" else None
-    frames = graph(loaded["5b"], image=image)
     pipeline = "WanImageToVideoPipeline" if task == "i2v" else "WanPipeline"
-    assert max_diff(frames, reference(folders["5b"], pipeline, image=image)) <= PARITY_TOLERANCE
+    assert_parity(graph(loaded["5b"], image=image), reference(folders["5b"], pipeline, image=image))
 
 
 def test_ti2v_5b_keeps_the_first_frame_at_timestep_zero(loaded, folders):
     """expand_timesteps: the first latent frame is the image's encoding, untouched by denoising (without the
     pipeline config the 48-channel DiT would be given noise there)."""
-    model, vae, text_encoder, _ = loaded["5b"]
+    vae = loaded["5b"][1]
+    latent = sample_latent(loaded["5b"], SHOT, vae=vae, image=first_frame())
     with torch.inference_mode():
-        (cond,) = DVTextEncode().encode(text_encoder, PROMPT, NEGATIVE, 16, True)
-        (latent,) = DVSampler().sample(model, W, H, F, STEPS, 5.0, SEED, conditioning=cond, vae=vae,
-                                       image=first_frame())
         image = first_frame().permute(0, 3, 1, 2)[:, :, None] * 2 - 1  # [1, 3, 1, H, W] in -1..1
         encoded = vae.module.encode(image).latent_dist.mode()
         config = vae.module.config
@@ -211,9 +198,9 @@ def test_lora_per_expert_matches_pipeline(loaded, folders, loras):
     pipe.load_lora_weights(loras["wan22-low.safetensors"], adapter_name="low", load_into_transformer_2=True)
     pipe.transformer.set_adapters(["high"], [0.8])
     pipe.transformer_2.set_adapters(["low"], [0.5])
-    assert max_diff(frames, reference(folders["a14b"], pipe=pipe)) <= PARITY_TOLERANCE
+    assert_parity(frames, reference(folders["a14b"], pipe=pipe))
     assert max_diff(frames, graph(loaded["a14b"])) > 1e-4  # the LoRAs act...
-    assert max_diff(graph(loaded["a14b"]), reference(folders["a14b"])) <= PARITY_TOLERANCE  # ...on this wire only
+    assert_parity(graph(loaded["a14b"]), reference(folders["a14b"]))  # ...on this wire only
 
 
 def test_a_lora_for_both_experts_and_a_wan21_lora_of_the_same_size_fit(loaded, loras):
@@ -245,8 +232,7 @@ def test_single_file_experts_match_the_folder(loaded, folders, expert_files):
         (model,) = DVModelLoader().load("wan22_high.safetensors", "fp32", "tiny-wan22-a14b",
                                         model_2="wan22_low.safetensors")
     assert model.family.variant == "wan2.2-a14b" and model.pipeline_config["boundary_ratio"] == 0.875
-    frames = graph(loaded["a14b"], model=model)
-    assert max_diff(frames, reference(folders["a14b"])) <= PARITY_TOLERANCE
+    assert_parity(graph(loaded["a14b"], model=model), reference(folders["a14b"]))
 
 
 def test_boundary_ratio_input_overrides_the_folder(loaded, expert_files):
@@ -312,12 +298,8 @@ def test_ti2v_5b_sizes_are_multiples_of_32(loaded):
 def test_a_5b_vae_with_an_a14b_model_is_refused(loaded):
     refused("DVSampler", "vae", "48 latent channels", lambda: graph(loaded["i2v"], image=first_frame(),
                                                                   vae=loaded["5b"][1]))
-    model, _, text_encoder, _ = loaded["a14b"]
-    with torch.inference_mode():
-        (cond,) = DVTextEncode().encode(text_encoder, PROMPT, NEGATIVE, 16, True)
-        (latent,) = DVSampler().sample(model, W, H, F, 1, 1.0, SEED, conditioning=cond)
-    refused("DVVAEDecode", "vae", "16 channels",
-            lambda: DVVAEDecode().decode(loaded["5b"][1], latent, 0, "off", 0, 0.0))
+    latent = sample_latent(loaded["a14b"], SHOT.but(steps=1, guidance=1.0))
+    refused("DVVAEDecode", "vae", "16 channels", lambda: decode(loaded["5b"], latent))  # the 5B's VAE
 
 
 def test_a_two_expert_model_without_its_second_expert_is_refused(loaded):

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 
 import pytest
 import torch
 from diffusers_video.errors import DVInputError
-from diffusers_video.nodes.loaders import DVPipelineLoader
-from diffusers_video.nodes.sampling import DVSampler, DVTextEncode
-from diffusers_video.nodes.vae import DVVAEDecode
+from parity import Shot, assert_parity, graph_frames, load_parts, reference_frames, tiny_model_fixtures
 
 PROMPT, NEGATIVE = "a cat turns its head towards the window", "static, blurry"
 W, H, F, STEPS, SEED = 32, 32, 5, 3, 13
-PARITY_TOLERANCE = 1e-5  # fp32 CPU; measured 0.0
+SHOT = Shot(W, H, F, STEPS, guidance=5.0, seed=SEED, prompt=PROMPT, negative=NEGATIVE, max_len=512)
 
 
 def first_frame() -> torch.Tensor:
@@ -23,33 +20,21 @@ def first_frame() -> torch.Tensor:
     return torch.stack([x * torch.ones_like(y), y * torch.ones_like(x), (x * y) % 1], -1)[None]
 
 
-@pytest.fixture(scope="module")
-def path(tiny_models_dir):
-    from diffusers_video.tiny_models.cache import install_into_models_dir
-
-    install_into_models_dir(tiny_models_dir, "wan", "tiny-wan")
-    return install_into_models_dir(tiny_models_dir, "wan_i2v", "tiny-wan-i2v")
+path, parts = tiny_model_fixtures("wan_i2v", "tiny-wan-i2v")
+t2v_path, t2v_parts = tiny_model_fixtures("wan")
 
 
-@pytest.fixture(scope="module")
-def parts(path):
-    with torch.inference_mode():
-        return DVPipelineLoader().load(os.path.basename(path), "fp32")
+def graph(parts, guidance=5.0, shot=SHOT, text_encoder=None, **inputs):
+    """The graph on the shot (with this guidance), its prompt encoded by text_encoder if given."""
+    if text_encoder is not None:
+        parts = (parts[0], parts[1], text_encoder, *parts[3:])
+    return graph_frames(parts, shot.but(guidance=guidance), **inputs)
 
 
-def graph(parts, guidance, width=W, height=H, frames=F, tokens=512, text_encoder=None, **inputs):
-    model, vae, own_text_encoder, _ = parts
-    with torch.inference_mode():
-        (cond,) = DVTextEncode().encode(text_encoder or own_text_encoder, PROMPT, NEGATIVE, tokens, True)
-        (latent,) = DVSampler().sample(model, width, height, frames, STEPS, guidance, SEED, conditioning=cond,
-                                       **inputs)
-        return DVVAEDecode().decode(vae, latent, 0, "off", 0, 0.0)[0]
-
-
-def refused(parts, input_name: str, match: str, **kwargs) -> None:
+def refused(parts, input_name: str, match: str, shot=SHOT, **kwargs) -> None:
     """The run fails before sampling with a DVInputError naming DVSampler and the input to fix."""
     with pytest.raises(DVInputError, match=match) as info:
-        graph(parts, 5.0, **kwargs)
+        graph(parts, 5.0, shot, **kwargs)
     assert f"DVSampler: input '{input_name}'" in str(info.value)
 
 
@@ -60,12 +45,8 @@ def test_graph_matches_pipeline(parts, path, guidance):
 
     frames = graph(parts, guidance, vae=parts[1], image=first_frame())
     pipe = WanImageToVideoPipeline.from_pretrained(path)
-    reference = pipe(image=to_pil(first_frame()), prompt=PROMPT, negative_prompt=NEGATIVE, width=W, height=H,
-                     num_frames=F, num_inference_steps=STEPS, guidance_scale=guidance,
-                     generator=torch.Generator("cpu").manual_seed(SEED), output_type="np").frames[0]
     assert frames.shape == (F, H, W, 3)
-    assert (frames - torch.from_numpy(reference)).abs().max().item() <= PARITY_TOLERANCE
-    assert frames.std() > 0.01
+    assert_parity(frames, reference_frames(pipe, SHOT.but(guidance=guidance), image=to_pil(first_frame())))
 
 
 def test_image_model_needs_an_image_and_its_vae(parts):
@@ -73,10 +54,9 @@ def test_image_model_needs_an_image_and_its_vae(parts):
     refused(parts, "vae", "encodes the image with its VAE", image=first_frame())
 
 
-def test_text_model_given_an_image_is_refused(tiny_models_dir, path):
-    with torch.inference_mode():
-        t2v = DVPipelineLoader().load("tiny-wan", "fp32")
-    refused(t2v, "image", "text-to-video model; it cannot start from an image", vae=t2v[1], image=first_frame())
+def test_text_model_given_an_image_is_refused(t2v_parts):
+    refused(t2v_parts, "image", "text-to-video model; it cannot start from an image", vae=t2v_parts[1],
+            image=first_frame())
 
 
 def test_video_input_is_refused(parts):
@@ -84,19 +64,18 @@ def test_video_input_is_refused(parts):
 
 
 def test_frames_and_size_are_checked(parts):
-    refused(parts, "num_frames", "nearest: 5 or 9", frames=6, vae=parts[1], image=first_frame())
-    refused(parts, "width", "not divisible by 16", width=40, vae=parts[1], image=first_frame())
+    refused(parts, "num_frames", "nearest: 5 or 9", SHOT.but(frames=6), vae=parts[1], image=first_frame())
+    refused(parts, "width", "not divisible by 16", SHOT.but(width=40), vae=parts[1], image=first_frame())
 
 
 def test_prompt_must_be_512_tokens(parts):
     """The I2V DiT takes the last 512 context tokens as text and the rest as image: other lengths would
     silently mix the two."""
-    refused(parts, "conditioning", "needs exactly 512", tokens=226, vae=parts[1], image=first_frame())
+    refused(parts, "conditioning", "needs exactly 512", SHOT.but(max_len=226), vae=parts[1], image=first_frame())
 
 
 def test_other_familys_text_encoder_and_vae_are_refused(parts, tiny_models_dir):
-    with torch.inference_mode():
-        _, cog_vae, cog_text_encoder, _ = DVPipelineLoader().load("tiny-cogvideox", "fp32")
+    _, cog_vae, cog_text_encoder, _ = load_parts("tiny-cogvideox")
     refused(parts, "conditioning", "CogVideoX", text_encoder=cog_text_encoder, vae=parts[1], image=first_frame())
     refused(parts, "vae", "CogVideoX VAE", vae=cog_vae, image=first_frame())
 
