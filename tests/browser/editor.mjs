@@ -18,7 +18,7 @@ await page.waitForTimeout(2000);
 const sampler = async () => page.evaluate(() => {
   const node = window.app.graph._nodes.find((n) => n.comfyClass === "DVSampler");
   const value = (name) => node.widgets.find((w) => w.name === name);
-  return { family: node.dvFamilyRule?.id ?? null, frames: value("num_frames").value, widthLabel: value("width").label ?? null };
+  return { family: node.dvFamilyRule?.id ?? null, variant: node.dvFamilyRule?.variant ?? null, frames: value("num_frames").value, widthLabel: value("width").label ?? null };
 });
 const before = await sampler();
 const setWidget = async (name, v) => page.evaluate(([name, v]) => {

@@ -35,3 +35,26 @@ def test_extension_loads_and_the_frame_helper_follows_the_family(comfy, browser_
     ours = [e for e in result["errors"] if not any(known in e for known in KNOWN_PAGE_ERRORS)
             and ("diffusers_video" in e or "/dv/" in e)]
     assert ours == []
+
+
+def test_the_frame_helper_follows_the_variant(comfy, browser_scripts, tmp_path):
+    """Wan2.2 TI2V-5B is a variant of Wan with sizes in multiples of 32 (Wan2.1: 16): the helper reads the
+    variant from the folder's configs through /dv/model_family and flags 720, which Wan2.1 would take."""
+    from diffusers_video.tiny_models.cache import install_into_models_dir
+
+    install_into_models_dir(str(comfy.models), "wan22_ti2v_5b", "tiny-wan22-ti2v-5b")
+    examples = Path(__file__).resolve().parents[2] / "example_workflows"
+    workflow = json.loads((examples / "wan22_ti2v_5b_text_to_video.json").read_text())
+    for node in workflow["nodes"]:
+        if node["type"] == "DVPipelineLoader":
+            node["widgets_values"][0] = "tiny-wan22-ti2v-5b"
+    workflow_file = tmp_path / "workflow.json"
+    workflow_file.write_text(json.dumps(workflow))
+    result = run_browser_script(browser_scripts, "editor.mjs", comfy.url, str(tmp_path), str(workflow_file))
+    assert (result["before"]["family"], result["before"]["variant"]) == ("wan", "wan2.2-ti2v-5b")
+    assert result["before"]["frames"] == 121 and result["before"]["widthLabel"] is None  # 1280 = 40 x 32
+    assert result["after"]["frames"] == 49
+    assert "Wan2.2 TI2V-5B: multiple of 32" in (result["after"]["widthLabel"] or "")
+    ours = [e for e in result["errors"] if not any(known in e for known in KNOWN_PAGE_ERRORS)
+            and ("diffusers_video" in e or "/dv/" in e)]
+    assert ours == []
