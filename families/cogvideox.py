@@ -11,6 +11,7 @@ from .. import host
 from ..errors import DVInputError
 from ..model_loaders.components import DVVAE, DVConditioning, DVModel, DVSchedulerSpec, DVTextEncoder
 from ..samplers import decode as decode_util
+from ..samplers.image_input import pipeline_frames, pipeline_image
 from ..samplers.pipeline import SampleInputs, SampleParams, assemble, run_denoise
 from ..samplers.validate import check_common, require_conditioning
 from .spec import Family, FrameRule, LatentGeometry, OptionSpec
@@ -182,12 +183,6 @@ def check_inputs(model: DVModel, params: SampleParams,
     return task, cond
 
 
-def _frames_to_pipeline(images, count: int | None = None):
-    """ComfyUI IMAGE [N, H, W, C] in 0..1 -> [N, C, H, W] in 0..1, the tensor layout the pipelines'
-    preprocessors take (they normalise to -1..1 and resize to the requested size themselves)."""
-    images = images[:count] if count else images
-    return images[..., :3].permute(0, 3, 1, 2).contiguous()
-
 
 def sample(model: DVModel, scheduler: DVSchedulerSpec, params: SampleParams,
            inputs: SampleInputs) -> dict[str, Any]:
@@ -227,12 +222,13 @@ def sample(model: DVModel, scheduler: DVSchedulerSpec, params: SampleParams,
         "use_dynamic_cfg": bool(inputs.option("use_dynamic_cfg", False)),
     }
     if task == "v2v":
-        call_kwargs["video"] = _frames_to_pipeline(inputs.video, params.num_frames).to(device)
+        call_kwargs["video"] = pipeline_frames("video", inputs.video, params.height, params.width, inputs.options,
+                                               params.num_frames)
         call_kwargs["strength"] = float(inputs.option("strength", 0.8))
     else:
         call_kwargs["num_frames"] = params.num_frames
     if task == "i2v":
-        call_kwargs["image"] = _frames_to_pipeline(inputs.image, 1).to(device)
+        call_kwargs["image"] = pipeline_image("image", inputs.image, params.height, params.width, inputs.options)
     latents = run_denoise(pipe, call_kwargs, params, model.family.comfy_latent_format, _to_bcfhw)
     if task != "v2v" and patch_t and latent_frames % patch_t:
         latents = latents[:, latents.shape[1] - latent_frames:]  # the pipeline's own padding is at the front

@@ -15,6 +15,7 @@ from ..errors import DVInputError
 from ..model_loaders.components import DVVAE, DVConditioning, DVModel, DVSchedulerSpec, DVTextEncoder
 from ..samplers import decode as decode_util
 from ..samplers.clip_text import check_length
+from ..samplers.image_input import pipeline_image
 from ..samplers.pipeline import SampleInputs, SampleParams, assemble, run_denoise
 from ..samplers.validate import check_common, require_conditioning
 from .spec import Family, FrameRule, LatentGeometry, OptionSpec
@@ -133,14 +134,6 @@ def encode(te: DVTextEncoder, prompt: str, negative_prompt: str, max_sequence_le
                           {"prompt_embeds": positive, "negative_prompt_embeds": negative}, notes)
 
 
-def _first_frame_pil(image):
-    """The first IMAGE frame as a PIL image, what the pipeline's guide passes (it resizes and crops PIL
-    images itself, for the CLIP image encoder and for the VAE)."""
-    from PIL import Image
-
-    array = image[0, ..., :3].clamp(0, 1).mul(255).round().byte().cpu().numpy()
-    return Image.fromarray(array)
-
 
 def _check_inputs(model: DVModel, params: SampleParams, inputs: SampleInputs) -> DVConditioning:
     if inputs.video is not None:
@@ -184,7 +177,7 @@ def sample(model: DVModel, scheduler: DVSchedulerSpec, params: SampleParams,
                      feature_extractor=model.companions["feature_extractor"])
     dtype, device = model.managed.dtype, model.managed.device
     call_kwargs = {
-        "image": _first_frame_pil(inputs.image),
+        "image": pipeline_image("image", inputs.image, params.height, params.width, inputs.options),
         "prompt_embeds": cond.embeds["prompt_embeds"].to(device=device, dtype=dtype),
         "negative_prompt_embeds": cond.embeds["negative_prompt_embeds"].to(device=device, dtype=dtype),
         "height": params.height, "width": params.width, "num_frames": params.num_frames,

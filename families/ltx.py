@@ -114,11 +114,11 @@ def sample(model: DVModel, scheduler: DVSchedulerSpec, params: SampleParams,
                        frame_rate=int(inputs.option("frame_rate", 24)),
                        guidance_rescale=float(inputs.option("guidance_rescale", 0.0)))
     if task == "i2v":
-        from ..samplers.image_input import to_pil
+        from ..samplers.image_input import pipeline_image
 
         host.load_to_device([model.managed, inputs.vae.managed])
         pipe = _pipeline("i2v", transformer=model.module, vae=inputs.vae.module, scheduler=scheduler.create())
-        call_kwargs["image"] = to_pil(inputs.image)
+        call_kwargs["image"] = pipeline_image("image", inputs.image, params.height, params.width, inputs.options)
     else:
         host.load_to_device([model.managed])
         pipe = _pipeline(transformer=model.module, scheduler=scheduler.create())

@@ -10,7 +10,7 @@ from .. import host
 from ..errors import DVInputError
 from ..model_loaders.components import DVVAE, DVModel, DVSchedulerSpec
 from ..samplers import decode as decode_util
-from ..samplers.image_input import to_pil
+from ..samplers.image_input import pipeline_image
 from ..samplers.pipeline import SampleInputs, SampleParams, assemble, run_denoise
 from ..samplers.validate import check_frames, check_size
 from .spec import Family, FrameRule, LatentGeometry, OptionSpec
@@ -83,7 +83,8 @@ def sample(model: DVModel, scheduler: DVSchedulerSpec, params: SampleParams,
                      image_encoder=model.companions["image_encoder"].module,
                      feature_extractor=model.companions["feature_extractor"])
     call_kwargs = {
-        "image": to_pil(inputs.image), "height": params.height, "width": params.width,
+        "image": pipeline_image("image", inputs.image, params.height, params.width, inputs.options),
+        "height": params.height, "width": params.width,
         "num_frames": params.num_frames, "num_inference_steps": params.num_inference_steps,
         "max_guidance_scale": params.guidance_scale,
         "min_guidance_scale": float(inputs.option("min_guidance_scale", 1.0)),

@@ -19,6 +19,7 @@ from typing import Any
 from .. import host
 from ..errors import DVInputError
 from ..model_loaders.components import DVConditioning, DVModel, DVSchedulerSpec
+from ..samplers.image_input import pipeline_frames, resize_mode
 from ..samplers.pipeline import SampleInputs, SampleParams, assemble, run_denoise
 from ..samplers.validate import check_common, require_conditioning
 from .animatediff import FAMILY
@@ -68,9 +69,6 @@ def _to_video_latent(latents) -> dict[str, Any]:
     return {"samples": samples.to(host.intermediate_device()), "dv_family": FAMILY.id,
             "dv_num_frames": int(latents.shape[0])}
 
-
-def _frames_nchw(frames):
-    return frames.permute(0, 3, 1, 2).contiguous()
 
 
 def _image_pipeline(cls_name: str, model: DVModel, scheduler: DVSchedulerSpec, **components: Any):
@@ -122,7 +120,9 @@ def _controlnet(model: DVModel, scheduler: DVSchedulerSpec, params: SampleParams
     first = randn_tensor(shape, generator=torch.Generator("cpu").manual_seed(params.seed), dtype=torch.float32)
     call_kwargs = {
         **_repeat_embeds(cond, params.num_frames, device, dtype),
-        "image": _frames_nchw(control.frames).to(device=device, dtype=dtype),
+        # The guide's control frames: a list of PIL images, which the pipeline resizes with Lanczos.
+        "image": pipeline_frames("control", control.frames, params.height, params.width, inputs.options,
+                                 same_aspect=True),
         "latents": first.repeat(params.num_frames, 1, 1, 1).to(device=device, dtype=dtype),
         "controlnet_conditioning_scale": float(control.strength),
         "height": params.height, "width": params.width,
@@ -151,7 +151,7 @@ def _pix2pix(model: DVModel, scheduler: DVSchedulerSpec, params: SampleParams,
     if count != params.num_frames:
         raise DVInputError("num_frames", f"the video has {count} frames, but num_frames is "
                            f"{params.num_frames}.", f"num_frames {count}, or a video of {params.num_frames} frames.")
-    if (width, height) != (params.width, params.height):
+    if (width, height) != (params.width, params.height) and resize_mode(inputs.options) == "default":
         raise DVInputError("video", f"the video is {width}x{height}, but width x height is "
                            f"{params.width}x{params.height} (InstructPix2Pix keeps the input's size).",
                            f"width {width} and height {height}, or resize the video (DVLoadVideo's resize).")
@@ -161,7 +161,8 @@ def _pix2pix(model: DVModel, scheduler: DVSchedulerSpec, params: SampleParams,
     dtype, device = model.managed.dtype, model.managed.device
     call_kwargs = {
         **_repeat_embeds(cond, params.num_frames, device, dtype),
-        "image": _frames_nchw(video).to(device=device, dtype=dtype),
+        # The guide's frames: a list of PIL images at the size the edit keeps.
+        "image": pipeline_frames("video", video, params.height, params.width, inputs.options),
         "num_inference_steps": params.num_inference_steps, "guidance_scale": params.guidance_scale,
         "image_guidance_scale": image_guidance,
     }

@@ -234,7 +234,7 @@ def sample(model: DVModel, scheduler: DVSchedulerSpec, params: SampleParams,
     if task == "i2v":
         from diffusers import WanImageToVideoPipeline
 
-        from ..samplers.image_input import to_pil
+        from ..samplers.image_input import pipeline_image
 
         clip = model.module.config.image_dim is not None
         others = [inputs.vae.managed, *(model.managed_companions() if clip else [])]
@@ -243,7 +243,7 @@ def sample(model: DVModel, scheduler: DVSchedulerSpec, params: SampleParams,
                         image_processor=model.companions["image_processor"] if clip else None,
                         image_encoder=model.companions["image_encoder"].module if clip else None, **experts)
         # The same PIL image for the VAE and the CLIP encoder, as a user of the pipeline would pass it.
-        call_kwargs["image"] = to_pil(inputs.image)
+        call_kwargs["image"] = pipeline_image("image", inputs.image, params.height, params.width, inputs.options)
     else:
         pipe = assemble(_pipeline_class(), model.pipeline_config, scheduler=scheduler.create(), **experts)
         # Geometry the pipeline reads from the VAE, which sampling does not need.

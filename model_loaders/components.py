@@ -197,10 +197,12 @@ class DVSamplerOptions:
     source: str  # the node that made them, for messages
 
     def merged_with(self, earlier: DVSamplerOptions | None) -> DVSamplerOptions:
+        """Both sets of values, for the families both apply to: a chain of two families' options fits
+        neither (the sampler refuses it rather than ignore half of the values)."""
         if earlier is None:
             return self
         return DVSamplerOptions(
-            tuple(dict.fromkeys(earlier.family_ids + self.family_ids)),
+            tuple(f for f in earlier.family_ids if f in self.family_ids),
             tuple({**dict(earlier.values), **dict(self.values)}.items()),
             f"{earlier.source}+{self.source}",
         )

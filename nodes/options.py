@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import expect_type
+from ..errors import DVInputError, expect_type
 from ..families import Family, all_families
 from ..model_loaders.components import DVSamplerOptions
+from ..samplers.image_input import RESIZE_MODES
 
 CATEGORY = "DiffusersVideo/options"
 
@@ -50,4 +51,39 @@ def _make_options_node(family: Family) -> type:
     )
 
 
-NODES = [_make_options_node(family) for family in all_families() if family.options]
+class DVImageInputOptions:
+    DISPLAY_NAME = "DV Image Input Options"
+    CATEGORY = CATEGORY
+    DESCRIPTION = (
+        "How an image, video or control frames at another size or aspect are fitted to the video, with "
+        "diffusers' own resize modes: default stretches (what the pipelines do by themselves), fill letterboxes, "
+        "crop cuts the centre. Works for every family; chain a family's options node into it."
+    )
+    FUNCTION = "build"
+    RETURN_TYPES = ("DV_SAMPLER_OPTIONS",)
+    RETURN_NAMES = ("options",)
+    OUTPUT_TOOLTIPS = ("Options for DVSampler.",)
+
+    @classmethod
+    def INPUT_TYPES(cls) -> dict[str, Any]:  # noqa: N802 - ComfyUI's name
+        return {
+            "required": {
+                "resize_mode": (list(RESIZE_MODES), {
+                    "default": "default", "tooltip": "default: stretch to width x height, as the pipeline does; "
+                    "fill: keep the aspect and pad; crop: keep the aspect and cut the centre."}),
+            },
+            "optional": {
+                "options": ("DV_SAMPLER_OPTIONS", {"tooltip": "Options from another options node to combine with."}),
+            },
+        }
+
+    def build(self, resize_mode: str, options: DVSamplerOptions | None = None):
+        if options is not None:
+            expect_type("options", options, DVSamplerOptions, "DV_SAMPLER_OPTIONS")
+        if resize_mode not in RESIZE_MODES:
+            raise DVInputError("resize_mode", f"'{resize_mode}'.", ", ".join(RESIZE_MODES))
+        every = tuple(family.id for family in all_families())
+        return (DVSamplerOptions(every, (("resize_mode", resize_mode),), "DVImageInputOptions").merged_with(options),)
+
+
+NODES = [*(_make_options_node(family) for family in all_families() if family.options), DVImageInputOptions]

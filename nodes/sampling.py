@@ -240,6 +240,10 @@ class DVSampler:
                                        ("control", control, DVControl, "a DV_CONTROL")):
             if value is not None:
                 expect_type(name, value, cls, what)
+        if options is not None and not options.family_ids:
+            raise DVInputError("options", f"these options ({options.source}) chain options nodes of different "
+                               "families, so none of them takes them all.",
+                               f"only {model.family.label}'s options node, alone or with DVImageInputOptions.")
         if options is not None and model.family.id not in options.family_ids:
             raise DVInputError("options", f"these options ({options.source}) are for "
                                f"{', '.join(options.family_ids)}, not {model.family.label}.",

@@ -127,3 +127,50 @@ def assert_parity(frames: torch.Tensor, expected: torch.Tensor, tolerance: float
     assert diff <= tolerance, f"graph differs from the reference pipeline: max |diff| {diff:.3g} > {tolerance:g}"
     assert frames.float().std() > 0.01, "constant output: parity would hold trivially"
     return diff
+
+
+# ------------------------------------------------------------------------------------------- image inputs
+
+
+def pattern_file(path: str, width: int, height: int, shift: int = 0) -> str:
+    """An 8-bit RGB PNG with detail at the pixel scale (a 3-pixel checkerboard, stripes and a ramp), so that
+    resizing with another filter shows; `shift` moves it, for the frames of a video. Plain numpy and PIL."""
+    import numpy as np
+    from PIL import Image
+
+    y, x = np.mgrid[0:height, 0:width]
+    x = x + shift
+    checker = ((x // 3 + y // 3) % 2) * 255
+    stripes = (127.5 + 127.5 * np.sin(x * 1.7 + y * 0.9))
+    ramp = (x * 255 // max(width - 1, 1)) % 256
+    Image.fromarray(np.stack([checker, stripes, ramp], -1).astype(np.uint8)).save(path)
+    return path
+
+
+def image_from_files(paths: list[str]) -> torch.Tensor:
+    """IMAGE [N, H, W, 3] in 0..1 from image files, as ComfyUI's LoadImage makes it (RGB / 255)."""
+    import numpy as np
+    from PIL import Image
+
+    return torch.from_numpy(np.stack([np.asarray(Image.open(p).convert("RGB"), dtype=np.float32) / 255.0
+                                      for p in paths]))
+
+
+def independent(reference):
+    """Mark a reference as built without the pack: it fails if the function reaches any of the pack's code
+    (a bug in a pack helper must show as a parity failure, not hide on both sides)."""
+    code = reference.__code__
+    names = set(code.co_names) | {c for const in code.co_consts if isinstance(const, str) for c in [const]}
+    for name in code.co_names:
+        value = reference.__globals__.get(name)
+        module = getattr(value, "__module__", "") or (getattr(value, "__name__", "") if inspect.ismodule(value) else "")
+        assert not str(module).startswith("diffusers_video"), f"{reference.__name__} uses the pack's {name}"
+    assert not any("diffusers_video" in str(n) for n in names), f"{reference.__name__} imports the pack"
+    return reference
+
+
+def as_pil(images: torch.Tensor) -> list:
+    """IMAGE frames [N, H, W, 3] (8-bit values) as the PIL images a guide would have loaded, with plain numpy."""
+    from PIL import Image
+
+    return [Image.fromarray((frame.numpy() * 255).round().astype("uint8")) for frame in images]

@@ -7,7 +7,7 @@ import torch
 from diffusers_video.errors import DVInputError
 from diffusers_video.nodes.options import NODES as OPTION_NODES
 from diffusers_video.nodes.sampling import DVSampler, DVTextEncode
-from parity import Shot, assert_parity, graph_frames, reference_frames, tiny_model_fixtures
+from parity import Shot, as_pil, assert_parity, graph_frames, reference_frames, tiny_model_fixtures
 
 PROMPT = "a red panda waves at the camera"
 NEGATIVE = "blurry"
@@ -17,12 +17,12 @@ CogVideoXOptions = next(node for node in OPTION_NODES if node.__name__ == "DVCog
 
 
 def synthetic_frames(count: int, height: int = H, width: int = W) -> torch.Tensor:
-    """A moving gradient as a ComfyUI IMAGE batch [F, H, W, 3] in 0..1."""
+    """A moving gradient as a ComfyUI IMAGE batch [F, H, W, 3] in 0..1, at 8-bit values as loaded from files."""
     y = torch.linspace(0, 1, height)[:, None]
     x = torch.linspace(0, 1, width)[None, :]
     frames = [torch.stack([(x + t / count) % 1 * torch.ones_like(y), y * torch.ones_like(x), (x * y + t / 7) % 1], -1)
               for t in range(count)]
-    return torch.stack(frames).float()
+    return (torch.stack(frames).float() * 255).round() / 255
 
 
 i2v_dir, i2v_parts = tiny_model_fixtures("cogvideox_i2v", "tiny-cogvideox-i2v")
@@ -38,7 +38,7 @@ def test_image_to_video_matches_pipeline(i2v_parts, i2v_dir):
 
     image = synthetic_frames(1)
     pipe = CogVideoXImageToVideoPipeline.from_pretrained(i2v_dir)
-    assert_parity(graph(i2v_parts, image=image), reference_frames(pipe, SHOT, image=image.permute(0, 3, 1, 2)))
+    assert_parity(graph(i2v_parts, image=image), reference_frames(pipe, SHOT, image=as_pil(image)[0]))
 
 
 def test_video_to_video_matches_pipeline(t2v_parts, t2v_dir):
@@ -48,7 +48,7 @@ def test_video_to_video_matches_pipeline(t2v_parts, t2v_dir):
     (options,) = CogVideoXOptions().build(use_dynamic_cfg=False, strength=0.6)
     pipe = CogVideoXVideoToVideoPipeline.from_pretrained(t2v_dir)
     assert_parity(graph(t2v_parts, video=video, options=options),
-                  reference_frames(pipe, SHOT, video=video.permute(0, 3, 1, 2), strength=0.6))
+                  reference_frames(pipe, SHOT, video=as_pil(video), strength=0.6))
 
 
 def test_strength_changes_how_much_of_the_video_survives(t2v_parts):

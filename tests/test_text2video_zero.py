@@ -18,6 +18,7 @@ from diffusers_video.nodes.controlnet import (
 from diffusers_video.nodes.loaders import DVPipelineLoader
 from diffusers_video.nodes.sampling import DVSampler, DVTextEncode
 from diffusers_video.nodes.vae import DVVAEDecode
+from parity import as_pil
 
 PROMPT, NEGATIVE = "an astronaut dancing on the moon", "blurry"
 W, H, F, STEPS, SEED = 32, 32, 4, 3, 5
@@ -51,7 +52,8 @@ def sd(paths):
 
 @pytest.fixture(scope="module")
 def control_frames():
-    return torch.rand((F, H, W, 3), generator=torch.Generator().manual_seed(1))
+    # 8-bit values, as frames loaded from files are (the pipelines take them as PIL images).
+    return (torch.rand((F, H, W, 3), generator=torch.Generator().manual_seed(1)) * 255).round() / 255
 
 
 def encode(text_encoder, negative=NEGATIVE):
@@ -82,7 +84,7 @@ def test_controlnet_video_matches_the_guides_recipe(sd, paths, control_frames, g
     pipe.unet.set_attn_processor(cross_frame(batch))
     pipe.controlnet.set_attn_processor(cross_frame(batch))
     latents = torch.randn((1, 4, H // 2, W // 2), generator=torch.Generator().manual_seed(SEED)).repeat(F, 1, 1, 1)
-    reference = pipe(prompt=[PROMPT] * F, negative_prompt=[NEGATIVE] * F, image=control_frames.permute(0, 3, 1, 2),
+    reference = pipe(prompt=[PROMPT] * F, negative_prompt=[NEGATIVE] * F, image=as_pil(control_frames),
                      latents=latents, height=H, width=W, num_inference_steps=STEPS, guidance_scale=guidance,
                      controlnet_conditioning_scale=0.8, generator=torch.Generator().manual_seed(SEED),
                      output_type="np").images
@@ -120,7 +122,7 @@ def test_pix2pix_video_edit_matches_the_guides_recipe(paths, control_frames, use
                                                                   requires_safety_checker=False)
     if use_cross_frame:
         pipe.unet.set_attn_processor(cross_frame(3))
-    reference = pipe(prompt=[PROMPT] * F, negative_prompt=[NEGATIVE] * F, image=video.permute(0, 3, 1, 2),
+    reference = pipe(prompt=[PROMPT] * F, negative_prompt=[NEGATIVE] * F, image=as_pil(video),
                      num_inference_steps=STEPS, guidance_scale=7.5, image_guidance_scale=1.5,
                      generator=torch.Generator().manual_seed(SEED), output_type="np").images
     assert (frames - torch.from_numpy(reference)).abs().max().item() <= PARITY_TOLERANCE
