@@ -173,4 +173,4 @@ def as_pil(images: torch.Tensor) -> list:
     """IMAGE frames [N, H, W, 3] (8-bit values) as the PIL images a guide would have loaded, with plain numpy."""
     from PIL import Image
 
-    return [Image.fromarray((frame.numpy() * 255).round().astype("uint8")) for frame in images]
+    return [Image.fromarray((frame.clamp(0, 1).numpy() * 255).round().astype("uint8")) for frame in images]

@@ -8,8 +8,7 @@ from diffusers_video.errors import DVInputError
 from diffusers_video.nodes.loaders import DVPipelineLoader
 from diffusers_video.nodes.options import NODES as OPTION_NODES
 from diffusers_video.nodes.sampling import DVSampler, DVTextEncode
-from diffusers_video.samplers.image_input import to_pil
-from parity import Shot, assert_parity, encode_prompt, graph_frames, reference_frames, tiny_model_fixtures
+from parity import Shot, as_pil, assert_parity, encode_prompt, graph_frames, reference_frames, tiny_model_fixtures
 
 PROMPT, NEGATIVE = "a red fox runs through the snow", "blurry, low quality, motionless"
 W, H, F, STEPS, SEED = 64, 48, 4, 3, 7
@@ -44,7 +43,7 @@ def reference(path, shot=SHOT, **kwargs):
     if not hasattr(pipe.text_encoder, "text_model"):
         object.__setattr__(pipe.text_encoder, "text_model", pipe.text_encoder)
     torch.manual_seed(SEED)
-    return reference_frames(pipe, shot, image=to_pil(picture()), **kwargs)
+    return reference_frames(pipe, shot, image=as_pil(picture())[0], **kwargs)
 
 
 @pytest.mark.parametrize("guidance", [9.0, 1.0], ids=["cfg", "no-cfg"])

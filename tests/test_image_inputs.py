@@ -185,3 +185,98 @@ def test_the_table_in_the_docs_names_every_path():
     for _, pipeline, *_ in CASES.values():
         assert pipeline in text, pipeline
     assert "StableDiffusionControlNetPipeline" in text and "StableDiffusionInstructPix2PixPipeline" in text
+
+
+# ------------------------------------------------------------------------------------------ SD1.5 frames
+
+
+@pytest.fixture(scope="module")
+def sd15(tiny_models_dir):
+    from diffusers_video.tiny_models.cache import install_into_models_dir
+
+    return {"sd": install_into_models_dir(tiny_models_dir, "sd15", "tiny-sd15"),
+            "controlnet": install_into_models_dir(tiny_models_dir, "controlnet", "tiny-controlnet", "controlnet"),
+            "pix2pix": install_into_models_dir(tiny_models_dir, "pix2pix", "tiny-pix2pix")}
+
+
+@pytest.fixture(scope="module")
+def square_files(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("square")
+    return [pattern_file(str(folder / f"control_{i:02d}.png"), 45, 45, shift=i) for i in range(4)]
+
+
+SD_SHOT = Shot(32, 32, 4, 2, 7.5, 5, PROMPT, NEGATIVE, 77)
+
+
+@independent
+def controlnet_reference(folders: dict, paths: list[str], shot: Shot, resize_mode: str = "default") -> torch.Tensor:
+    """The guide's ControlNet video recipe (one starting latent for every frame), the control frames opened
+    with PIL as `load_video` gives them."""
+    from diffusers import ControlNetModel, StableDiffusionControlNetPipeline
+    from diffusers.image_processor import VaeImageProcessor
+    from PIL import Image
+
+    pipe = StableDiffusionControlNetPipeline.from_pretrained(
+        folders["sd"], controlnet=ControlNetModel.from_pretrained(folders["controlnet"]), safety_checker=None,
+        requires_safety_checker=False)
+    frames = [Image.open(p).convert("RGB") for p in paths]
+    if resize_mode != "default":
+        frames = [VaeImageProcessor().resize(f, shot.height, shot.width, resize_mode=resize_mode) for f in frames]
+    factor = 2 ** (len(pipe.vae.config.block_out_channels) - 1)
+    latents = torch.randn((1, 4, shot.height // factor, shot.width // factor),
+                          generator=torch.Generator().manual_seed(shot.seed)).repeat(len(frames), 1, 1, 1)
+    out = pipe(prompt=[shot.prompt] * len(frames), negative_prompt=[shot.negative] * len(frames), image=frames,
+               latents=latents, height=shot.height, width=shot.width, num_inference_steps=shot.steps,
+               guidance_scale=shot.guidance, controlnet_conditioning_scale=1.0,
+               generator=torch.Generator().manual_seed(shot.seed), output_type="np")
+    return torch.from_numpy(out.images)
+
+
+def controlnet_graph(paths: list[str], shot: Shot, resize_mode: str | None = None) -> torch.Tensor:
+    from diffusers_video.nodes.controlnet import DVApplyControlNet, DVControlNetLoader
+
+    parts = load_parts("tiny-sd15")
+    with torch.inference_mode():
+        (controlnet,) = DVControlNetLoader().load("tiny-controlnet", "fp32")
+        (control,) = DVApplyControlNet().apply(controlnet, image_from_files(paths), 1.0)
+    options = DVImageInputOptions().build(resize_mode)[0] if resize_mode else None
+    return graph_frames(parts, shot, control=control, options=options)
+
+
+def test_control_frames_at_another_size_match_the_guides_call(sd15, square_files):
+    assert_parity(controlnet_graph(square_files, SD_SHOT), controlnet_reference(sd15, square_files, SD_SHOT))
+
+
+@pytest.mark.parametrize("mode", ["fill", "crop"])
+def test_control_frames_of_another_aspect_with_a_resize_mode(sd15, files, mode):
+    assert_parity(controlnet_graph(files[:4], SD_SHOT, mode), controlnet_reference(sd15, files[:4], SD_SHOT, mode))
+
+
+@independent
+def pix2pix_reference(folder: str, paths: list[str], shot: Shot, resize_mode: str) -> torch.Tensor:
+    from diffusers import StableDiffusionInstructPix2PixPipeline
+    from diffusers.image_processor import VaeImageProcessor
+    from PIL import Image
+
+    pipe = StableDiffusionInstructPix2PixPipeline.from_pretrained(folder, safety_checker=None,
+                                                                  requires_safety_checker=False)
+    frames = [VaeImageProcessor().resize(Image.open(p).convert("RGB"), shot.height, shot.width,
+                                         resize_mode=resize_mode) for p in paths]
+    out = pipe(prompt=[shot.prompt] * len(frames), negative_prompt=[shot.negative] * len(frames), image=frames,
+               num_inference_steps=shot.steps, guidance_scale=shot.guidance, image_guidance_scale=1.5,
+               generator=torch.Generator().manual_seed(shot.seed), output_type="np")
+    return torch.from_numpy(out.images)
+
+
+def test_a_video_to_edit_at_another_size_takes_a_resize_mode(sd15, files):
+    """InstructPix2Pix keeps its input's size: another size is refused by default, fitted by a resize mode."""
+    from diffusers_video.nodes.controlnet import DVInstructPix2PixOptions
+
+    parts = load_parts("tiny-pix2pix")
+    video = image_from_files(files[:4])
+    (pix2pix,) = DVInstructPix2PixOptions().build(1.5)
+    refused("video", "keeps the input's size", lambda: graph_frames(parts, SD_SHOT, vae=parts[1], video=video,
+                                                                     options=pix2pix))
+    (options,) = DVImageInputOptions().build("crop", options=pix2pix)
+    assert_parity(graph_frames(parts, SD_SHOT, vae=parts[1], video=video, options=options),
+                  pix2pix_reference(sd15["pix2pix"], files[:4], SD_SHOT, "crop"))

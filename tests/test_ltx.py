@@ -10,7 +10,7 @@ from diffusers_video.nodes.loaders import DVPipelineLoader
 from diffusers_video.nodes.options import NODES as OPTION_NODES
 from diffusers_video.nodes.sampling import DVSampler, DVTextEncode
 from diffusers_video.nodes.vae import DVVAEDecode
-from parity import Shot, assert_parity, graph_frames, load_parts, reference_frames, tiny_model_fixtures
+from parity import Shot, as_pil, assert_parity, graph_frames, load_parts, reference_frames, tiny_model_fixtures
 
 PROMPT, NEGATIVE = "a sailing boat on a stormy sea", "worst quality, blurry"
 W, H, F, STEPS, SEED = 64, 32, 9, 3, 17
@@ -54,10 +54,9 @@ def graph(parts, guidance=3.0, decode_timestep=0.03, noise_scale=0.025, frame_ra
 def reference(path, task="t2v", guidance=3.0, decode_timestep=0.03, noise_scale=0.025, frame_rate=24, rescale=0.0,
               **load):
     from diffusers import LTXImageToVideoPipeline, LTXPipeline
-    from diffusers_video.samplers.image_input import to_pil
 
     pipe = (LTXImageToVideoPipeline if task == "i2v" else LTXPipeline).from_pretrained(path, **load)
-    extra = {"image": to_pil(first_frame())} if task == "i2v" else {}
+    extra = {"image": as_pil(first_frame())[0]} if task == "i2v" else {}
     return reference_frames(pipe, SHOT.but(guidance=guidance), frame_rate=frame_rate, decode_timestep=decode_timestep,
                             decode_noise_scale=noise_scale, guidance_rescale=rescale, **extra)
 

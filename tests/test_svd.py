@@ -8,8 +8,7 @@ from diffusers_video.errors import DVInputError
 from diffusers_video.nodes.loaders import DVPipelineLoader
 from diffusers_video.nodes.options import NODES as OPTION_NODES
 from diffusers_video.nodes.sampling import DVSampler
-from diffusers_video.samplers.image_input import to_pil
-from parity import Shot, assert_parity, graph_frames, reference_frames, tiny_model_fixtures
+from parity import Shot, as_pil, assert_parity, graph_frames, reference_frames, tiny_model_fixtures
 
 W, H, F, STEPS, SEED = 64, 48, 6, 3, 5
 SHOT = Shot(W, H, F, STEPS, guidance=3.0, seed=SEED)  # no prompt: SVD is driven by the image alone
@@ -33,7 +32,7 @@ def reference(path, chunk=None, **kwargs):
     from diffusers import StableVideoDiffusionPipeline
 
     pipe = StableVideoDiffusionPipeline.from_pretrained(path)
-    return reference_frames(pipe, SHOT, image=to_pil(picture()), decode_chunk_size=chunk, **kwargs)
+    return reference_frames(pipe, SHOT, image=as_pil(picture())[0], decode_chunk_size=chunk, **kwargs)
 
 
 def test_graph_matches_pipeline(parts, path):

@@ -10,7 +10,7 @@ import torch
 from diffusers_video.errors import DVInputError
 from diffusers_video.nodes.loaders import DVLoraLoader, DVModelLoader
 from diffusers_video.nodes.options import NODES as OPTION_NODES
-from parity import Shot, assert_parity, decode, graph_frames, load_parts, reference_frames, sample_latent
+from parity import Shot, as_pil, assert_parity, decode, graph_frames, load_parts, reference_frames, sample_latent
 
 PROMPT, NEGATIVE = "a fox runs through the snow at night", "blurry, low quality"
 W, H, F, STEPS, SEED = 32, 32, 9, 4, 11
@@ -55,10 +55,9 @@ def graph(parts, guidance=5.0, guidance_2=-1.0, model=None, image=None, vae=None
 
 def reference(path, pipeline="WanPipeline", guidance=5.0, guidance_2=None, image=None, pipe=None):
     import diffusers
-    from diffusers_video.samplers.image_input import to_pil
 
     pipe = pipe or getattr(diffusers, pipeline).from_pretrained(path)
-    extra = {"image": to_pil(image)} if image is not None else {}
+    extra = {"image": as_pil(image)[0]} if image is not None else {}
     if guidance_2 is not None:
         extra["guidance_scale_2"] = guidance_2
     return reference_frames(pipe, SHOT.but(guidance=guidance), **extra)

@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 import torch
 from diffusers_video.errors import DVInputError
-from parity import Shot, assert_parity, graph_frames, load_parts, reference_frames, tiny_model_fixtures
+from parity import Shot, as_pil, assert_parity, graph_frames, load_parts, reference_frames, tiny_model_fixtures
 
 PROMPT, NEGATIVE = "a cat turns its head towards the window", "static, blurry"
 W, H, F, STEPS, SEED = 32, 32, 5, 3, 13
@@ -41,12 +41,11 @@ def refused(parts, input_name: str, match: str, shot=SHOT, **kwargs) -> None:
 @pytest.mark.parametrize("guidance", [5.0, 1.0], ids=["cfg", "no-cfg"])
 def test_graph_matches_pipeline(parts, path, guidance):
     from diffusers import WanImageToVideoPipeline
-    from diffusers_video.samplers.image_input import to_pil
 
     frames = graph(parts, guidance, vae=parts[1], image=first_frame())
     pipe = WanImageToVideoPipeline.from_pretrained(path)
     assert frames.shape == (F, H, W, 3)
-    assert_parity(frames, reference_frames(pipe, SHOT.but(guidance=guidance), image=to_pil(first_frame())))
+    assert_parity(frames, reference_frames(pipe, SHOT.but(guidance=guidance), image=as_pil(first_frame())[0]))
 
 
 def test_image_model_needs_an_image_and_its_vae(parts):
