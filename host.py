@@ -323,6 +323,43 @@ def safe_previewer(make_preview: Callable[[Any], Any], channels: int | None, nam
     return preview
 
 
+# ------------------------------------------------------------------------------------------ core VIDEO
+
+
+class StandaloneVideo:
+    """Outside ComfyUI: what a core VIDEO offers the pack (get_components()), so nodes run the same way."""
+
+    def __init__(self, images, frame_rate, audio=None) -> None:
+        from types import SimpleNamespace
+
+        self._components = SimpleNamespace(images=images, frame_rate=frame_rate, audio=audio, metadata=None)
+
+    def get_components(self):
+        return self._components
+
+
+def make_video(images, fps: float, audio: dict | None = None):
+    """A core VIDEO (ComfyUI's VideoFromComponents, the type core's SaveVideo and GetVideoComponents take) of
+    IMAGE frames, their rate and sound; outside ComfyUI a stand-in with the same get_components()."""
+    from fractions import Fraction
+
+    rate = Fraction(fps).limit_denominator(1001)
+    if IN_COMFY:
+        try:
+            from comfy_api.input_impl import VideoFromComponents
+            from comfy_api.util import VideoComponents
+        except ImportError:  # a ComfyUI without core VIDEO (before 0.3.30): the stand-in still carries the parts
+            return StandaloneVideo(images, rate, audio)
+        return VideoFromComponents(VideoComponents(images=images, frame_rate=rate, audio=audio))
+    return StandaloneVideo(images, rate, audio)
+
+
+def video_parts(video) -> tuple[Any, float, dict | None]:
+    """(IMAGE frames, frames per second, AUDIO or None) of a core VIDEO (a file one reads its frames here)."""
+    components = video.get_components()
+    return components.images, float(components.frame_rate), getattr(components, "audio", None)
+
+
 # ------------------------------------------------------------------------------------------ folders
 
 

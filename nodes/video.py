@@ -28,9 +28,9 @@ class DVVideoCombine:
     def INPUT_TYPES(cls):
         return {
             "required": {
-                "images": ("IMAGE", {"tooltip": "The frames, e.g. from DVVAEDecode."}),
                 "fps": ("FLOAT", {"default": 8.0, "min": 0.01, "max": 240.0, "step": 0.01,
-                                  "tooltip": "Frames per second; use the model card's (CogVideoX 8, Wan 16, LTX 24)."}),
+                                  "tooltip": "Frames per second; use the model card's (CogVideoX 8, Wan 16, LTX 24). "
+                                  "With a VIDEO wired, the VIDEO's own rate is used."}),
                 "filename_prefix": ("STRING", {"default": "DiffusersVideo",
                                                "tooltip": "File name before the counter; may contain subfolders "
                                                "of the output folder, e.g. CogVideoX/run."}),
@@ -47,21 +47,47 @@ class DVVideoCombine:
                                             "temp folder only."}),
             },
             "optional": {
+                "images": ("IMAGE", {"tooltip": "The frames, e.g. from DVVAEDecode (or wire a VIDEO instead)."}),
                 "audio": ("AUDIO", {"tooltip": "Sound to mux into mp4 (AAC) or webm (Opus), cut to the video's "
                                     "length; the workflow metadata stays. gif and webp carry no sound."}),
+                "video": ("VIDEO", {"tooltip": "A core VIDEO (Load Video, Create Video, ...) in place of "
+                                    "'images': its frames, frame rate and sound are written."}),
             },
             "hidden": {"prompt": "PROMPT", "extra_pnginfo": "EXTRA_PNGINFO", "unique_id": "UNIQUE_ID"},
         }
 
-    def combine(self, images, fps: float, filename_prefix: str, format: str, crf: int, loop_count: int,
-                pingpong: bool, save_output: bool, prompt: dict | None = None, extra_pnginfo: dict | None = None,
-                unique_id: str | None = None, audio: dict | None = None):
+    def combine(self, images=None, fps: float = 8.0, filename_prefix: str = "DiffusersVideo",
+                format: str = "video/h264-mp4", crf: int = 19, loop_count: int = 0, pingpong: bool = False,
+                save_output: bool = True, prompt: dict | None = None, extra_pnginfo: dict | None = None,
+                unique_id: str | None = None, audio: dict | None = None, video=None):
         import logging
 
         import torch
 
         from .. import host
         from ..video_io.writer import write_video
+
+        if video is not None:
+            if images is not None:
+                raise DVInputError("video", "both 'images' and a VIDEO are wired in.",
+                                   "frames in 'images' (with 'fps' and 'audio'), or a VIDEO alone.")
+            if not hasattr(video, "get_components"):
+                raise DVInputError("video", f"got {type(video).__name__}, which is not a VIDEO.",
+                                   "a VIDEO output, e.g. core's Load Video or DVLoadVideo's video.")
+            images, video_fps, video_audio = host.video_parts(video)
+            if audio is not None and video_audio is not None:
+                raise DVInputError("audio", "the VIDEO has its own sound and an AUDIO is wired in too.",
+                                   "disconnect 'audio' (the VIDEO's sound is written), or wire frames into "
+                                   "'images' instead of the VIDEO.")
+            audio = audio if audio is not None else video_audio
+            if abs(video_fps - fps) > 1e-6:
+                logging.getLogger("DiffusersVideo").warning(
+                    "DVVideoCombine: the VIDEO's own rate %.3f fps is written; the fps widget (%.3f) applies to "
+                    "'images' only.", video_fps, fps)
+            fps = video_fps
+        if images is None:
+            raise DVInputError("images", "no frames: neither 'images' nor a VIDEO is wired in.",
+                               "an IMAGE output (e.g. DVVAEDecode) into 'images', or a VIDEO into 'video'.")
 
         if not isinstance(images, torch.Tensor) or images.ndim != 4 or images.shape[-1] not in (3, 4):
             raise DVInputError("images", "this is not a batch of frames [frames, height, width, 3].",
@@ -130,12 +156,13 @@ class DVLoadVideo:
                    "skipped, thinned and resized while reading; phone videos come out upright. Re-queueing reads "
                    "the file again only when it has changed.")
     FUNCTION = "load"
-    RETURN_TYPES = ("IMAGE", "INT", "FLOAT", "AUDIO")
-    RETURN_NAMES = ("frames", "frame_count", "fps", "audio")
+    RETURN_TYPES = ("IMAGE", "INT", "FLOAT", "AUDIO", "VIDEO")
+    RETURN_NAMES = ("frames", "frame_count", "fps", "audio", "video")
     OUTPUT_TOOLTIPS = ("The frames [F, H, W, 3].", "How many frames were loaded.",
                        "Frames per second of what was loaded (the file's rate divided by select_every_nth), so "
                        "DVVideoCombine keeps the original speed.",
-                       "The audio under the loaded frames (first audio track), or None when the file has none.")
+                       "The audio under the loaded frames (first audio track), or None when the file has none.",
+                       "The same frames, rate and sound as one core VIDEO, for core's Save Video and video nodes.")
 
     @classmethod
     def INPUT_TYPES(cls):
@@ -203,7 +230,8 @@ class DVLoadVideo:
         except NoFramesSelected as error:
             raise DVInputError("skip_first_frames", f"skipping {skip_first_frames} leaves no frames: the "
                                f"video has {error.total}.", f"0..{error.total - 1}.") from None
-        return (loaded.frames.to(host.intermediate_device()), loaded.frame_count, loaded.fps, loaded.audio)
+        frames = loaded.frames.to(host.intermediate_device())
+        return (frames, loaded.frame_count, loaded.fps, loaded.audio, host.make_video(frames, loaded.fps, loaded.audio))
 
 
 NODES = [DVVideoCombine, DVLoadVideo]

@@ -167,7 +167,7 @@ def test_audio_is_muxed_and_the_workflow_survives(output_dir, fmt):
     path = DVVideoCombine().combine(clip(), 8.0, "sound", fmt, 19, 0, False, True, PROMPT, {"workflow": WORKFLOW},
                                     audio={"waveform": tone, "sample_rate": rate})["result"][0]
     assert read_metadata(path) == {"prompt": PROMPT, "workflow": WORKFLOW}
-    frames, count, fps, audio = DVLoadVideo().load("", 0, 0, 1, 0, 0, path)
+    frames, count, fps, audio, _ = DVLoadVideo().load("", 0, 0, 1, 0, 0, path)
     assert count == F and audio is not None and audio["waveform"].shape[1] == 2
     seconds = audio["waveform"].shape[2] / audio["sample_rate"]
     assert abs(seconds - F / 8.0) < 0.1  # cut to the video's 1.5 s, not the 4 s given
