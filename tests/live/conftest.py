@@ -2,10 +2,12 @@
 
 Skipped unless COMFYUI_PATH points at a ComfyUI checkout; COMFYUI_PYTHON names the interpreter that has
 ComfyUI's requirements (torch with torchvision; default: this interpreter). Previews are on
-(`--preview-method`, DV_LIVE_PREVIEW: latent2rgb by default; auto, none). The pack is loaded the way
-DESIGN.md prescribes: a `custom_nodes:` entry of an extra_model_paths.yaml pointing at a folder that links
-to this repository, next to a `diffusers:` entry holding the tiny CogVideoX. Everything the server writes
-(outputs, temp, user settings) stays in a temporary folder; the checkout is not touched.
+(`--preview-method`, DV_LIVE_PREVIEW: latent2rgb by default; auto, none). DV_LIVE_FRONT_END_ROOT serves
+another frontend (`--front-end-root`, e.g. the static folder of a newer comfyui-frontend-package wheel).
+The pack is loaded the way DESIGN.md prescribes: a `custom_nodes:` entry of an extra_model_paths.yaml
+pointing at a folder that links to this repository, next to a `diffusers:` entry holding the tiny CogVideoX.
+Everything the server writes (outputs, temp, user settings) stays in a temporary folder; the checkout is not
+touched.
 """
 
 from __future__ import annotations
@@ -149,6 +151,8 @@ def comfy(tmp_path_factory) -> LiveComfy:
         # Previews on, as ComfyUI Desktop and Manager installs commonly run: a preview must never cost a render.
         "--preview-method", os.environ.get("DV_LIVE_PREVIEW", "latent2rgb"),
     ]
+    if os.environ.get("DV_LIVE_FRONT_END_ROOT"):  # another frontend than the host's pinned one
+        extra_args += ["--front-end-root", os.environ["DV_LIVE_FRONT_END_ROOT"]]
     unbuffered = os.environ.get("PYTHONUNBUFFERED")
     os.environ["PYTHONUNBUFFERED"] = "1"  # the server inherits it: its log is complete when it answers
     try:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import run_browser_script
+from .conftest import KNOWN_PAGE_ERRORS, run_browser_script
 
 FORMATS = ["video/h264-mp4", "video/vp9-webm", "image/gif", "image/webp"]
 
@@ -47,3 +47,22 @@ def test_the_loader_previews_the_chosen_input(comfy, browser_scripts, tmp_path, 
     result = run_browser_script(browser_scripts, "load_preview.mjs", comfy.url, str(tmp_path), saved.filename)
     assert result["kind"] == ("video" if extension == "mp4" else "img"), result
     assert result["http"] == 200 and "type=input" in result["src"]
+
+
+def test_the_loader_uploads_gif_and_webp(comfy, browser_scripts, tmp_path):
+    """The pack's upload button on DVLoadVideo takes a gif (the stock one offers video/* only): the file lands
+    in the input folder, the widget names it, and the button adds no value to the saved workflow."""
+    from PIL import Image
+
+    gif = tmp_path / "uploaded_loop.gif"
+    frames = [Image.new("RGB", (32, 24), (40 * i, 80, 160)) for i in range(4)]
+    frames[0].save(gif, save_all=True, append_images=frames[1:], duration=125, loop=0)
+    result = run_browser_script(browser_scripts, "upload.mjs", comfy.url, str(tmp_path), str(gif))
+    assert "gif" in result["accept"] and "webp" in result["accept"]
+    assert result["value"] == "uploaded_loop.gif", result
+    assert (comfy.base / "input" / "uploaded_loop.gif").is_file()
+    saved = result["savedValues"]
+    assert "upload gif, webp or video" not in [str(v) for v in saved] and saved[0] == "uploaded_loop.gif", saved
+    ours = [e for e in result["errors"] if not any(known in e for known in KNOWN_PAGE_ERRORS)
+            and ("diffusers_video" in e or "/dv/" in e)]
+    assert ours == []

@@ -4,6 +4,7 @@
 //   variant's where the server can tell it from the model's config (Wan2.2 TI2V-5B: multiples of 32). The
 //   server checks everything again; this only saves a queue round trip.
 // - DVVideoCombine / DVLoadVideo: the frontend's own video preview loops, starts muted and plays on its own.
+// - DVLoadVideo: an upload button that also takes gif and animated webp (the stock one takes video/* only).
 import { app } from "../../../scripts/app.js";
 import { api } from "../../../scripts/api.js";
 
@@ -185,6 +186,49 @@ function attachInputPreview(node) {
   refresh();
 }
 
+// DVLoadVideo: the stock upload button (core's video upload) takes video/* files only; this one takes every
+// format the node reads, gif and animated webp included, and uploads them the same way (POST /upload/image).
+const UPLOAD_ACCEPT = ".mp4,.webm,.mov,.mkv,.gif,.webp,video/*,image/gif,image/webp";
+let uploadInputs = 0;  // node ids are not known yet when nodes are created: the inputs get ids of their own
+
+function attachUpload(node) {
+  const widget = node.widgets?.find((w) => w.name === "video");
+  if (!widget) return;
+  const input = document.createElement("input");
+  Object.assign(input, { type: "file", accept: UPLOAD_ACCEPT });
+  input.style.display = "none";
+  input.id = `dv-upload-${++uploadInputs}`;
+  node.dvUploadInput = input.id;
+  document.body.append(input);
+  input.onchange = async () => {
+    const file = input.files?.[0];
+    if (!file) return;
+    const body = new FormData();
+    body.append("image", file);
+    body.append("type", "input");
+    const response = await api.fetchApi("/upload/image", { method: "POST", body });
+    input.value = "";
+    if (!response.ok) {
+      console.warn(`DVLoadVideo: upload of ${file.name} failed (HTTP ${response.status})`);
+      return;
+    }
+    const { name, subfolder } = await response.json();
+    const value = subfolder ? `${subfolder}/${name}` : name;
+    const values = widget.options?.values;
+    if (Array.isArray(values) && !values.includes(value)) values.push(value);
+    widget.value = value;
+    widget.callback?.(value);
+  };
+  const button = node.addWidget("button", "upload gif, webp or video", null, () => input.click());
+  button.serialize = false;  // not a value of the node: saved workflows keep their widget order
+  button.options = { ...(button.options ?? {}), serialize: false };
+  const onRemoved = node.onRemoved;
+  node.onRemoved = function (...args) {
+    input.remove();
+    return onRemoved?.apply(this, args);
+  };
+}
+
 app.registerExtension({
   name: "DiffusersVideo.Editor",
   async setup() {
@@ -193,7 +237,10 @@ app.registerExtension({
   nodeCreated(node) {
     if (node.comfyClass === "DVSampler") attachFrameHelper(node);
     if (node.comfyClass === "DVVideoCombine") attachPlayerDefaults(node);
-    if (node.comfyClass === "DVLoadVideo") attachInputPreview(node);
+    if (node.comfyClass === "DVLoadVideo") {
+      attachInputPreview(node);
+      attachUpload(node);
+    }
   },
   async afterConfigureGraph() {
     for (const node of app.graph._nodes) {
