@@ -73,7 +73,20 @@ class DVVAEDecode:
                                        lambda settings: glue.decode(vae, samples, settings)),)
         use_tiling = tiling == "on" or (tiling == "auto" and host.torch_device().type != "cpu")
         settings = DecodeSettings(decode_chunk_size, use_tiling, tile_sample_size, tile_overlap)
-        return (glue.decode(vae, samples, settings),)
+        try:
+            return (glue.decode(vae, samples, settings),)
+        except Exception as error:  # noqa: BLE001 - out-of-memory saves the latent; the rest re-raise
+            if not host.is_out_of_memory(error):
+                raise
+        # Past the except block, so the failed decode's activations (held by the traceback) can be freed.
+        from ..samplers.decode_auto import describe
+        from ..video_io.latent_file import rescue
+
+        host.soft_empty_cache()
+        raise DVInputError("samples", f"out of memory decoding ({describe(settings)}). "
+                           f"{rescue(samples, host.output_directory())}",
+                           "memory 'auto' (retries with smaller chunks, then tiles), a smaller decode_chunk_size, "
+                           "or tiling 'on'.")
 
 
 NODES = [DVVAEDecode]

@@ -52,6 +52,10 @@ def decode(vae, samples: dict[str, Any], decode_fn: Callable[[DecodeSettings], A
                 raise
             tried.append(describe(settings))
             host.soft_empty_cache()
+    from ..video_io.latent_file import rescue
+
+    # The sampling is not lost with the decode: the latent goes to the output folder, and the message says where.
     raise DVInputError("memory", f"out of memory in every attempt ({'; '.join(tried)}), starting from "
-                       f"{free / 2**30:.1f} GiB free.", "free memory (unload other models, e.g. the Free model "
-                       "and node cache button), fewer frames or a smaller size.")
+                       f"{free / 2**30:.1f} GiB free. {rescue(samples, host.output_directory())}",
+                       "free memory (unload other models, e.g. the Free model and node cache button), fewer frames "
+                       "or a smaller size.")

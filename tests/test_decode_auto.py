@@ -51,8 +51,9 @@ def test_recovers_from_an_injected_out_of_memory(made, monkeypatch):
     assert torch.equal(frames, expected)
 
 
-def test_gives_up_naming_what_it_tried(made, monkeypatch):
+def test_gives_up_naming_what_it_tried(made, monkeypatch, tmp_path):
     vae, latent = made
+    monkeypatch.setenv("DV_OUTPUT_DIR", str(tmp_path / "output"))  # where the unsaved latent is rescued to
     flaky(monkeypatch, lambda s: True)
     monkeypatch.setattr(host, "soft_empty_cache", lambda: None)
     with pytest.raises(DVInputError) as info, torch.inference_mode():
