@@ -6,7 +6,7 @@ their argument lists with getfullargspec, which a wrapper would hide; neither ra
 """
 
 from ..errors import stamped
-from . import controlnet, loaders, memory, options, sampling, speed, vae, video
+from . import controlnet, download, latents, loaders, memory, options, sampling, speed, vae, video
 
 NODE_CLASS_MAPPINGS: dict[str, type] = {}
 NODE_DISPLAY_NAME_MAPPINGS: dict[str, str] = {}
@@ -18,7 +18,7 @@ def _stamp_errors(cls: type) -> None:
         setattr(cls, cls.FUNCTION, stamped(cls.__name__, method))
 
 
-for _module in (loaders, sampling, vae, video, options, controlnet, speed, memory):
+for _module in (loaders, sampling, vae, video, latents, options, controlnet, speed, memory, download):
     for _cls in _module.NODES:
         _stamp_errors(_cls)
         NODE_CLASS_MAPPINGS[_cls.__name__] = _cls

@@ -12,7 +12,7 @@ import tomllib
 from diffusers_video import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CORE_TYPES = {"IMAGE", "LATENT", "STRING", "INT", "FLOAT", "BOOLEAN", "AUDIO", "MASK"}
+CORE_TYPES = {"IMAGE", "LATENT", "STRING", "INT", "FLOAT", "BOOLEAN", "AUDIO", "MASK", "VIDEO"}
 
 
 def _pyproject() -> dict:
@@ -30,8 +30,19 @@ def test_requirements_txt_mirrors_pyproject():
 def test_registry_metadata():
     project = _pyproject()
     assert "comfyui" not in project["project"]["name"].lower()
-    assert project["tool"]["comfy"]["PublisherId"]
-    assert project["tool"]["comfy"]["DisplayName"]
+    comfy = project["tool"]["comfy"]
+    assert comfy["PublisherId"] and comfy["DisplayName"]
+    assert comfy["requires-comfyui"].startswith(">=")
+    # The icon is served from the repository: the file it names must be in it, within the registry's limits.
+    prefix = "https://raw.githubusercontent.com/diffusers-video/ComfyUI-DiffusersVideo/main/"
+    assert comfy["Icon"].startswith(prefix)
+    from PIL import Image
+
+    with Image.open(os.path.join(REPO, comfy["Icon"][len(prefix):])) as icon:
+        assert icon.format == "PNG" and icon.width <= 800 and icon.height <= 400
+    assert set(project["project"]["urls"]) >= {"Repository", "Documentation", "Issues"}
+    with open(os.path.join(REPO, "CHANGELOG.md"), encoding="utf-8") as f:
+        assert f"## {project['project']['version']}" in f.read()
 
 
 @pytest.mark.parametrize("node_id", sorted(NODE_CLASS_MAPPINGS))
