@@ -33,8 +33,10 @@ START_TIMEOUT = 180
 class LiveComfy:
     """A running ComfyUI: its URL, folders and log, and the few HTTP calls the tests make (urllib only)."""
 
-    def __init__(self, url: str, base: Path, log_path: Path, startup_log: str) -> None:
+    def __init__(self, url: str, base: Path, log_path: Path, startup_log: str, process=None, launch=None) -> None:
         self.url = url
+        self.process = process
+        self._launch = launch
         self.base = base
         self.log_path = log_path
         self.startup_log = startup_log  # the log as it was once the server answered (imports, no runs yet)
@@ -44,6 +46,13 @@ class LiveComfy:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    def restart(self) -> None:
+        """Stop the server and start it again on the same folders (nothing of the last run stays in memory)."""
+        from diffusers_video.runner import comfy_client
+
+        comfy_client.stop_server(self.process)
+        self.process, self.url = self._launch()
 
     def request(self, path: str, payload: Any = None, timeout: float = 60) -> tuple[int, bytes]:
         """(HTTP status, body) of a GET, or of a POST with a JSON body when payload is given."""
@@ -153,22 +162,26 @@ def comfy(tmp_path_factory) -> LiveComfy:
     ]
     if os.environ.get("DV_LIVE_FRONT_END_ROOT"):  # another frontend than the host's pinned one
         extra_args += ["--front-end-root", os.environ["DV_LIVE_FRONT_END_ROOT"]]
-    unbuffered = os.environ.get("PYTHONUNBUFFERED")
-    os.environ["PYTHONUNBUFFERED"] = "1"  # the server inherits it: its log is complete when it answers
+    def launch():
+        unbuffered = os.environ.get("PYTHONUNBUFFERED")
+        os.environ["PYTHONUNBUFFERED"] = "1"  # the server inherits it: its log is complete when it answers
+        try:
+            return comfy_client.start_server(comfyui, extra_args=extra_args, python=python,
+                                             log_path=str(log_path), timeout=START_TIMEOUT)
+        except comfy_client.ComfyError as error:
+            pytest.fail(f"ComfyUI did not start: {error}")
+        finally:
+            if unbuffered is None:
+                os.environ.pop("PYTHONUNBUFFERED", None)
+            else:
+                os.environ["PYTHONUNBUFFERED"] = unbuffered
+
+    process, url = launch()
+    live = LiveComfy(url, base, log_path, log_path.read_text(errors="replace"), process, launch)
     try:
-        process, url = comfy_client.start_server(comfyui, extra_args=extra_args, python=python,
-                                                 log_path=str(log_path), timeout=START_TIMEOUT)
-    except comfy_client.ComfyError as error:
-        pytest.fail(f"ComfyUI did not start: {error}")
+        yield live
     finally:
-        if unbuffered is None:
-            os.environ.pop("PYTHONUNBUFFERED", None)
-        else:
-            os.environ["PYTHONUNBUFFERED"] = unbuffered
-    try:
-        yield LiveComfy(url, base, log_path, log_path.read_text(errors="replace"))
-    finally:
-        comfy_client.stop_server(process)  # terminate, then kill after a grace period
+        comfy_client.stop_server(live.process)  # terminate, then kill after a grace period
 
 
 BROWSER_DIR = REPO / "tests" / "browser"
