@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -269,6 +270,11 @@ class Progress:
             self._tqdm.update(n)
         check_interrupt()
 
+    def finish(self) -> None:
+        """The work is done: the bar shows 100% whatever the count of callbacks was."""
+        if self.current < self.total:
+            self.update(self.total - self.current)
+
     def close(self) -> None:
         if self._tqdm is not None:
             self._tqdm.close()
@@ -397,10 +403,7 @@ def list_model_files(kind: str) -> list[str]:
             return []
     names: list[str] = []
     for base in folder_paths_for(kind):
-        for root, _dirs, files in os.walk(base, followlinks=True):
-            for f in files:
-                if f.lower().endswith(WEIGHT_EXTENSIONS):
-                    names.append(os.path.relpath(os.path.join(root, f), base))
+        names += _cached_listing(base, None)
     return sorted(set(names))
 
 
@@ -408,12 +411,81 @@ def list_diffusers_folders(kind: str = "diffusers", marker: str = "model_index.j
     """Folders holding a diffusers model (found by their model_index.json or config.json)."""
     names: list[str] = []
     for base in folder_paths_for(kind):
-        if not os.path.isdir(base):
-            continue
-        for root, _dirs, files in os.walk(base, followlinks=True):
-            if marker in files:
-                names.append(os.path.relpath(root, base))
+        if os.path.isdir(base):
+            names += _cached_listing(base, marker)
     return sorted(set(names))
+
+
+# (base folder, marker or None for weight files) -> (names, {walked folder: mtime_ns}). A listing is walked
+# again only when a folder in it changed (a file or folder added, removed or renamed changes its folder's
+# mtime), so refreshing the node list does not rewalk a big models tree; checking costs one stat per folder.
+# As git does with its index, a listing is kept only when every folder in it is older than the walk by more
+# than the coarsest mtime granularity (FAT's 2 s): a change in the same clock tick as the walk is not missed.
+_LISTINGS: dict[tuple[str, str | None], tuple[list[str], dict[str, int | None]]] = {}
+_RACY_NS = 2_000_000_000
+_LISTINGS_LOCK = threading.Lock()
+
+
+def _mtime_ns(folder: str) -> int | None:
+    try:
+        return os.stat(folder).st_mtime_ns
+    except OSError:
+        return None
+
+
+def _cached_listing(base: str, marker: str | None) -> list[str]:
+    """Weight files (marker None) or folders holding `marker` under base, relative to it, from the cache
+    while no walked folder has changed."""
+    key = (os.path.abspath(base), marker)
+    with _LISTINGS_LOCK:
+        cached = _LISTINGS.get(key)
+    if cached is not None and all(_mtime_ns(folder) == mtime for folder, mtime in cached[1].items()):
+        return cached[0]
+    names: list[str] = []
+    walked_at = time.time_ns()
+    stamps: dict[str, int | None] = {key[0]: _mtime_ns(key[0])}
+    for root, _dirs, files in walk_without_loops(key[0]):
+        stamps[root] = _mtime_ns(root)
+        if marker is None:
+            names += [os.path.relpath(os.path.join(root, f), key[0]) for f in files
+                      if f.lower().endswith(WEIGHT_EXTENSIONS)]
+        elif marker in files:
+            names.append(os.path.relpath(root, key[0]))
+    if all(mtime is None or mtime < walked_at - _RACY_NS for mtime in stamps.values()):
+        with _LISTINGS_LOCK:
+            _LISTINGS[key] = (names, stamps)
+    return names
+
+
+WALK_ALIASES = 8
+
+
+def walk_without_loops(base: str) -> Iterable[tuple[str, list[str], list[str]]]:
+    """os.walk(base, followlinks=True) that cannot loop: symlinked folders are followed (a symlink to a model
+    folder elsewhere is a common setup, and each name for it is listed), except one whose real path is that of
+    a folder it is inside, which would repeat forever. One real folder is walked at most WALK_ALIASES times
+    (symlinks nesting aliases of aliases cannot multiply the work). Unreadable folders are skipped."""
+    stack = [(base, (os.path.realpath(base),))]
+    walked: dict[str, int] = {}
+    while stack:
+        folder, chain = stack.pop()
+        walked[chain[-1]] = walked.get(chain[-1], 0) + 1
+        dirs, files = [], []
+        try:
+            with os.scandir(folder) as entries:
+                for entry in entries:
+                    try:
+                        (dirs if entry.is_dir() else files).append(entry.name)
+                    except OSError:
+                        continue
+        except OSError:
+            continue
+        yield folder, dirs, files
+        for name in sorted(dirs, reverse=True):
+            path = os.path.join(folder, name)
+            real = os.path.realpath(path)
+            if real not in chain and walked.get(real, 0) < WALK_ALIASES:
+                stack.append((path, (*chain, real)))
 
 
 def resolve_in_folder(kind: str, name: str) -> str | None:
@@ -489,6 +561,72 @@ def resolve_input_file(name: str) -> str | None:
     except ValueError:  # another drive on Windows
         inside = False
     return candidate if inside else None
+
+
+# Folders outside ComfyUI's input, output and temp folders that loader nodes may read, in one setting (off by
+# default): the environment variable's value is a list of folders separated by os.pathsep.
+READ_DIRS_SETTING = "DV_ALLOWED_READ_DIRS"
+
+
+def allowed_read_folders() -> list[str]:
+    """The real paths (symlinks resolved) of the folders loader nodes may read a file from: ComfyUI's input,
+    output and temp folders, and the absolute folders listed in DV_ALLOWED_READ_DIRS."""
+    folders = [input_directory(), output_directory(), temp_directory()]
+    for entry in os.environ.get(READ_DIRS_SETTING, "").split(os.pathsep):
+        entry = os.path.expanduser(entry.strip().strip('"'))
+        if not entry:
+            continue
+        if not os.path.isabs(entry):
+            log.warning("DiffusersVideo: %s entry '%s' is not an absolute path and is ignored.", READ_DIRS_SETTING,
+                        entry)
+            continue
+        folders.append(entry)
+    return [os.path.realpath(folder) for folder in folders]
+
+
+def readable_real_path(path: str) -> str | None:
+    """The real path of `path` (every symlink resolved) when it lies inside one of allowed_read_folders(),
+    else None: a symlink in the input folder pointing elsewhere reads nothing from there."""
+    try:
+        real = os.path.realpath(path)
+    except (OSError, ValueError):  # a NUL byte, a name the OS cannot take
+        return None
+    key = os.path.normcase(real)
+    for folder in allowed_read_folders():
+        root = os.path.normcase(folder)
+        try:
+            if os.path.commonpath([root, key]) == root and key != root:
+                return real
+        except ValueError:  # another drive on Windows
+            continue
+    return None
+
+
+def readable_file(input_name: str, name: str, choose: str, allow_absolute: bool = False) -> str:
+    """The real path of the file a loader node is asked to read, or DVInputError naming `input_name`.
+
+    `name` is relative to the input folder (or annotated like core's "clip.mp4 [output]"); with
+    `allow_absolute`, a full path is taken too. The file must lie, with symlinks resolved, inside ComfyUI's
+    input, output or temp folder or a folder listed in DV_ALLOWED_READ_DIRS. A name that leaves its folder, a
+    file outside those folders and a missing file all get the same answer, which depends on the name only: it
+    never tells which files exist where the node may not read. `choose` says what a valid value looks like.
+    """
+    from .errors import DVInputError
+
+    shown = name
+    expanded = os.path.expanduser(name) if allow_absolute else name
+    full = expanded if allow_absolute and os.path.isabs(expanded) else resolve_input_file(name)
+    real = readable_real_path(full) if full else None
+    if real is None or not os.path.isfile(real):
+        looked = f" (looked for {full})" if full and full != expanded else ""
+        raise DVInputError(
+            input_name,
+            f"'{shown}' does not exist, or is not in a folder this node may read{looked}.",
+            f"{choose}. Files are read from ComfyUI's input, output and temp folders only; to read from another "
+            f"folder, list it in the environment variable {READ_DIRS_SETTING} (full paths, separated by "
+            f"'{os.pathsep}') before starting ComfyUI.",
+        )
+    return real
 
 
 def metadata_disabled() -> bool:

@@ -35,13 +35,8 @@ def _latent_path(latent: str) -> str:
 
     if not latent:
         raise DVInputError("latent", "no latent file chosen.", "a file saved by DVSaveLatent, from the list.")
-    full = host.resolve_input_file(latent)
-    if full is None:
-        raise DVInputError("latent", f"'{latent}' is not inside the input folder (or the output folder, for a "
-                           "name ending in [output]).", "a file name from the list.")
-    if not os.path.isfile(full):
-        raise DVInputError("latent", f"'{latent}' does not exist (looked for {full}).", "a file name from the list.")
-    return full
+    # The pack's read policy: input/output/temp folders (and DV_ALLOWED_READ_DIRS), symlinks resolved.
+    return host.readable_file("latent", latent, "a file name from the list (saved by DVSaveLatent)")
 
 
 class DVSaveLatent:

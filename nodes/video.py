@@ -119,29 +119,21 @@ READABLE = ", ".join(READ_FORMATS)
 
 
 def _video_file(video: str | None, path: str | None) -> tuple[str, str]:
-    """(full path, the input it came from) for DVLoadVideo: DVInputError for a name leaving its folder, a
-    missing file or a format it does not read."""
+    """(full path, the input it came from) for DVLoadVideo: DVInputError for a file it may not read (host's
+    read policy: one answer for missing and not allowed), or a format it does not read."""
     from .. import host
 
     if path and path.strip():
         input_name, shown = "path", path.strip().strip('"')  # Windows' "Copy as path" adds quotes
-        expanded = os.path.expanduser(shown)
-        full = expanded if os.path.isabs(expanded) else host.resolve_input_file(expanded)
-        if full is None:
-            raise DVInputError(input_name, f"'{shown}' is not inside the input folder.",
-                               "a full path, or a path inside ComfyUI's input folder.")
+        full = host.readable_file(input_name, shown, "a video file name in ComfyUI's input folder (or 'name "
+                                  "[output]'), or a full path inside an allowed folder", allow_absolute=True)
     else:
         input_name, shown = "video", video or ""
         if not shown:
             raise DVInputError(input_name, "no video chosen.",
                                "a file from the list (upload one with the button), or a full path in 'path'.")
-        full = host.resolve_input_file(shown)  # also core's "name [output]" / "[temp]" annotations
-        if full is None:
-            raise DVInputError(input_name, f"'{shown}' is not inside the input folder.",
-                               "a file name from the list.")
-    if not os.path.isfile(full):
-        raise DVInputError(input_name, f"'{shown}' does not exist (looked for {full}).",
-                           "a file in the input folder, or an existing path.")
+        # also core's "name [output]" / "[temp]" annotations
+        full = host.readable_file(input_name, shown, "a file name from the list (upload one with the button)")
     if os.path.splitext(full)[1].lower().lstrip(".") not in READ_FORMATS:
         raise DVInputError(input_name, f"'{os.path.basename(full)}' is not a video format this node reads.",
                            READABLE + ".")
@@ -188,8 +180,10 @@ class DVLoadVideo:
                                    "tooltip": "Resize to this height; 0 keeps the video's (or scales with width)."}),
             },
             "optional": {
-                "path": ("STRING", {"default": "", "tooltip": "A video file path instead of the list (absolute, "
-                                    "or relative to the input folder); used when not empty."}),
+                "path": ("STRING", {"default": "", "tooltip": "A video file path instead of the list (relative "
+                                    "to the input folder, or a full path inside ComfyUI's input, output or temp "
+                                    "folder or a folder listed in the environment variable DV_ALLOWED_READ_DIRS); "
+                                    "used when not empty."}),
             },
         }
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import DVInputError
-from .writer import next_counter, split_prefix
+from .writer import publish_counted, split_prefix
 
 FORMAT_KEY = "dv_latent_format"
 FORMAT_VERSION = 1  # bump when the layout changes; a reader refuses versions newer than its own
@@ -75,21 +75,15 @@ def write_latent(latent: dict[str, Any], output_dir: str, filename_prefix: str,
     metadata[FORMAT_KEY] = str(FORMAT_VERSION)
     metadata[VALUES_KEY] = json.dumps(values)
     os.makedirs(folder, exist_ok=True)
-    # As video_io.writer: a hidden temporary name in the same folder, published with os.link, which fails
-    # instead of replacing: an interrupted write leaves nothing, and racing runs both keep their files.
+    # As video_io.writer: a hidden temporary name in the same folder, published without ever replacing a file
+    # (a hard link, or an exclusive create and a copy): an interrupted write leaves nothing, and racing runs
+    # both keep their files.
     tmp_path = os.path.join(folder, f".{name}.{os.getpid()}.partial.{EXTENSION}")
     try:
         # Bytes written by open(), not save_file: that creates files 0600, unlike every other output file.
         with open(tmp_path, "wb") as f:
             f.write(save(tensors, metadata=metadata))
-        counter = next_counter(folder, name, EXTENSION)
-        while True:
-            filename = f"{name}_{counter:05}.{EXTENSION}"
-            try:
-                os.link(tmp_path, os.path.join(folder, filename))
-                break
-            except FileExistsError:
-                counter += 1
+        filename = publish_counted(tmp_path, folder, name, EXTENSION)
     finally:
         if os.path.exists(tmp_path):
             os.remove(tmp_path)

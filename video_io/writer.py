@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -30,8 +31,85 @@ class SavedVideo:
     notes: list[str] = field(default_factory=list)
 
 
+MAX_NAME_PART = 200  # characters in one folder or file name of a prefix (the OS allows 255 bytes, less the counter)
+WINDOWS_RESERVED = frozenset({"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)),
+                              *(f"LPT{i}" for i in range(1, 10))})
+VALID_PREFIX = ("a file name of printable characters, optionally with subfolders inside the output folder (e.g. "
+                f"'CogVideoX/run'): each part at most {MAX_NAME_PART} characters, not ending in a dot or a space, and "
+                "not a name Windows reserves (CON, PRN, AUX, NUL, COM1-COM9, LPT1-LPT9).")
+# What the longest name written for a prefix adds to its last part: the companion PNG's hidden temporary name,
+# ".<name>_<counter>.png.<pid>.partial.png".
+_NAME_OVERHEAD = len("._00000.png.") + 10 + len(".partial.png")
+
+
+def _shown(prefix: str) -> str:
+    text = repr(prefix)
+    return text if len(text) <= 80 else text[:60] + "...' (" + str(len(prefix)) + " characters)"
+
+
+# Characters that reorder how a name is displayed ("run\u202egif.exe" shows as "runexe.fig"): refused, as
+# they only ever disguise a name. (Other format characters, e.g. the zero-width joiner, are real text.)
+BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def check_prefix(filename_prefix: str, root: str | None = None) -> None:
+    """Refuse, with a DVInputError on 'filename_prefix', a prefix whose files could not be written and served
+    on every OS ComfyUI runs on: control characters (newline, tab, NUL, ...), a folder or file name over
+    MAX_NAME_PART characters or the OS's limits, Windows' reserved names, names ending in a dot or space.
+    Both the video writer and the latent writer call this (through split_prefix) before any work starts."""
+    import unicodedata
+
+    def refuse(problem: str) -> None:
+        raise DVInputError("filename_prefix", f"{_shown(filename_prefix)} {problem}", VALID_PREFIX)
+
+    if not isinstance(filename_prefix, str):
+        raise DVInputError("filename_prefix", f"got {type(filename_prefix).__name__}, not text.", VALID_PREFIX)
+    for position, char in enumerate(filename_prefix):
+        if unicodedata.category(char) in ("Cc", "Cs") or char in "\u2028\u2029":
+            what = {"\0": "a NUL byte", "\n": "a newline", "\r": "a carriage return", "\t": "a tab"}.get(
+                char, f"the control character U+{ord(char):04X}")
+            refuse(f"contains {what} (at position {position}).")
+        if char in BIDI_CONTROLS:
+            refuse(f"contains the bidirectional control U+{ord(char):04X} (at position {position}), which can make a "
+                   "name show another extension than it has.")
+    parts = [part for part in re.split(r"[\\/]", filename_prefix.strip()) if part]
+    for part in parts:
+        if len(part) > MAX_NAME_PART:
+            refuse(f"has a name part of {len(part)} characters.")
+        if part not in (".", "..") and part[-1] in ". ":
+            refuse(f"has a name part ending in a {'dot' if part[-1] == '.' else 'space'} ('{part}'), which Windows "
+                   "cannot keep.")
+        if part.split(".")[0].strip().upper() in WINDOWS_RESERVED:
+            refuse(f"uses '{part}', a device name Windows reserves (with any extension).")
+    if root is None or not parts:
+        return
+    name_max, path_max = _name_limits(root)
+    longest = len(parts[-1].encode("utf-8", "surrogatepass")) + _NAME_OVERHEAD
+    if any(len(part.encode("utf-8", "surrogatepass")) > name_max for part in parts) or longest > name_max:
+        refuse(f"makes a file name longer than this file system allows ({name_max} bytes, with the counter and "
+               "extension).")
+    full = os.path.join(os.path.abspath(root), *parts)
+    if len(full.encode("utf-8", "surrogatepass")) + _NAME_OVERHEAD > path_max:
+        refuse(f"makes a path longer than this system allows ({path_max} bytes, with the output folder).")
+
+
+def _name_limits(root: str) -> tuple[int, int]:
+    """(longest file name in bytes, longest path) where `root` is, or the usual limits where the OS does not say."""
+    if os.name == "nt":
+        return 255, 260  # without the opt-in long paths, which a user cannot be assumed to have
+    existing = os.path.abspath(root)
+    while not os.path.isdir(existing) and os.path.dirname(existing) != existing:
+        existing = os.path.dirname(existing)
+    try:
+        return os.pathconf(existing, "PC_NAME_MAX"), os.pathconf(existing, "PC_PATH_MAX")
+    except (OSError, ValueError, AttributeError):
+        return 255, 4096
+
+
 def split_prefix(output_dir: str, filename_prefix: str) -> tuple[str, str, str]:
-    """(folder, subfolder, name) for a prefix like "CogVideoX/t2v", refusing one that leaves output_dir."""
+    """(folder, subfolder, name) for a prefix like "CogVideoX/t2v", refusing one that leaves output_dir or that
+    check_prefix refuses."""
+    check_prefix(filename_prefix, output_dir)
     prefix = filename_prefix.strip() or "DiffusersVideo"
     subfolder, name = os.path.split(os.path.normpath(prefix))
     root = os.path.abspath(output_dir)
@@ -40,6 +118,43 @@ def split_prefix(output_dir: str, filename_prefix: str) -> tuple[str, str, str]:
         raise DVInputError("filename_prefix", f"'{filename_prefix}' would write outside the output folder.",
                            "a name, optionally with subfolders inside the output folder (e.g. 'CogVideoX/run').")
     return folder, os.path.relpath(folder, root) if folder != root else "", name
+
+
+def publish(tmp_path: str, target: str) -> bool:
+    """Give the finished file `tmp_path` the name `target` unless a file of that name exists (then False).
+
+    A hard link claims the name atomically and fails instead of replacing. Where the file system has no hard
+    links (FAT/exFAT, some SMB mounts), the name is claimed with an exclusive create and the bytes are copied
+    into it: still nothing is ever overwritten, and a copy that fails removes its own half-written file.
+    """
+    try:
+        os.link(tmp_path, target)
+        return True
+    except FileExistsError:
+        return False
+    except OSError:
+        pass  # no hard links here
+    try:
+        claimed = open(target, "xb")
+    except FileExistsError:
+        return False
+    try:
+        with claimed, open(tmp_path, "rb") as source:
+            shutil.copyfileobj(source, claimed, 1 << 20)
+    except BaseException:
+        os.remove(target)
+        raise
+    return True
+
+
+def publish_counted(tmp_path: str, folder: str, name: str, extension: str) -> str:
+    """Publish `tmp_path` as <name>_<counter>.<extension> in `folder` with the next free counter; its file name."""
+    counter = next_counter(folder, name, extension)
+    while True:
+        filename = f"{name}_{counter:05}.{extension}"
+        if publish(tmp_path, os.path.join(folder, filename)):
+            return filename
+        counter += 1
 
 
 def next_counter(folder: str, name: str, extension: str) -> int:
@@ -83,11 +198,15 @@ def _audio_wav(audio: dict, seconds: float) -> str:
     pcm = (waveform.cpu().numpy().T * 32767).round().astype(np.int16)  # interleaved [samples, channels]
     handle = tempfile.NamedTemporaryFile(suffix=".wav", delete=False)
     handle.close()
-    with wave.open(handle.name, "wb") as out:
-        out.setnchannels(pcm.shape[1])
-        out.setsampwidth(2)
-        out.setframerate(rate)
-        out.writeframes(np.ascontiguousarray(pcm).tobytes())
+    try:
+        with wave.open(handle.name, "wb") as out:
+            out.setnchannels(pcm.shape[1])
+            out.setsampwidth(2)
+            out.setframerate(rate)
+            out.writeframes(np.ascontiguousarray(pcm).tobytes())
+    except BaseException:
+        os.remove(handle.name)
+        raise
     return handle.name
 
 
@@ -101,18 +220,29 @@ def _write_ffmpeg(tmp_path: str, fmt: VideoFormat, frames: Iterator, width: int,
                f"{rate.numerator}/{rate.denominator}", "-i", "-"]
     # Inputs: 0 the frames, 1 the metadata file, 2 the sound. The metadata is mapped from its own input, so
     # muxing audio cannot drop the workflow (what users lose in other packs when sound is added).
+    # The metadata file holds the whole prompt: it is removed however this ends, also when ffmpeg cannot start.
     meta_file = tempfile.NamedTemporaryFile("w", suffix=".ffmeta", delete=False, encoding="utf-8")
-    meta_file.write(meta.ffmetadata(values))
-    meta_file.close()
-    command += ["-f", "ffmetadata", "-i", meta_file.name]
-    if audio_file:
-        command += ["-i", audio_file]
-    command += ["-map_metadata", "1", "-map", "0:v"]  # output options follow every input
-    if audio_file:
-        command += ["-map", "2:a", *fmt.audio_codec_args]
-    command += [arg.replace("{crf}", str(crf)) for arg in fmt.codec_args]
-    command += ["-pix_fmt", fmt.pixel_format, "-f", fmt.muxer, tmp_path]
-    process = subprocess.Popen(command, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        with meta_file:
+            meta_file.write(meta.ffmetadata(values))
+        command += ["-f", "ffmetadata", "-i", meta_file.name]
+        if audio_file:
+            command += ["-i", audio_file]
+        command += ["-map_metadata", "1", "-map", "0:v"]  # output options follow every input
+        if audio_file:
+            command += ["-map", "2:a", *fmt.audio_codec_args]
+        command += [arg.replace("{crf}", str(crf)) for arg in fmt.codec_args]
+        command += ["-pix_fmt", fmt.pixel_format, "-f", fmt.muxer, tmp_path]
+        _run_encoder(command, frames, fmt)
+    finally:
+        os.remove(meta_file.name)
+
+
+def _run_encoder(command: list[str], frames: Iterator, fmt: VideoFormat) -> None:
+    try:
+        process = subprocess.Popen(command, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    except (OSError, ValueError) as error:  # no ffmpeg there, not executable, a name the OS cannot take
+        raise RuntimeError(f"{NODE}: ffmpeg could not be started to write the {fmt.name} file ({error}).") from None
     try:
         try:
             for frame in frames:
@@ -127,7 +257,6 @@ def _write_ffmpeg(tmp_path: str, fmt: VideoFormat, frames: Iterator, width: int,
         if process.poll() is None:
             process.kill()
             process.wait()
-        os.remove(meta_file.name)
 
 
 def _write_pillow(tmp_path: str, fmt: VideoFormat, frames: Iterator, fps: float, loop_count: int,
@@ -164,10 +293,7 @@ def _write_companion_png(video_path: str, first_frame, values: dict[str, str]) -
     tmp = os.path.join(os.path.dirname(target), f".{os.path.basename(target)}.{os.getpid()}.partial.png")
     try:
         Image.fromarray(first_frame).save(tmp, pnginfo=info, compress_level=4)
-        try:
-            os.link(tmp, target)
-        except FileExistsError:
-            pass  # a file of that name is someone else's: the gif keeps its comment metadata either way
+        publish(tmp, target)  # False: a file of that name is someone else's; the gif keeps its comment metadata
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
@@ -194,32 +320,25 @@ def write_video(images, output_dir: str, filename_prefix: str, fmt: VideoFormat,
                            f"{fmt.crf_range[0]}..{fmt.crf_range[1]} (lower is better quality).")
 
     os.makedirs(folder, exist_ok=True)
-    # Written under a hidden temporary name in the same folder, then published with os.link, which fails
-    # instead of replacing an existing file: an interrupted write leaves nothing, and two runs racing for
-    # the same counter both keep their files.
+    # Written under a hidden temporary name in the same folder, then published (publish: a hard link, or an
+    # exclusive create and a copy), which fails instead of replacing an existing file: an interrupted write
+    # leaves nothing, and two runs racing for the same counter both keep their files.
     tmp_path = os.path.join(folder, f".{name}.{os.getpid()}.partial.{fmt.extension}")
     audio_file = None
     if audio is not None and not fmt.audio_codec_args:
         notes.append(f"{fmt.extension} files carry no sound; the audio input was left out.")
-    elif audio is not None:
-        audio_file = _audio_wav(audio, len(order) / fps)
     try:
+        if audio is not None and fmt.audio_codec_args:
+            audio_file = _audio_wav(audio, len(order) / fps)
         if fmt.backend == "ffmpeg":
             _write_ffmpeg(tmp_path, fmt, frames, out_w, out_h, fps, crf, values, audio_file)
         else:
             _write_pillow(tmp_path, fmt, frames, fps, loop_count, values)
-        counter = next_counter(folder, name, fmt.extension)
-        while True:
-            filename = f"{name}_{counter:05}.{fmt.extension}"
-            try:
-                os.link(tmp_path, os.path.join(folder, filename))
-                break
-            except FileExistsError:
-                counter += 1
+        filename = publish_counted(tmp_path, folder, name, fmt.extension)
     finally:
         if os.path.exists(tmp_path):
             os.remove(tmp_path)
-        if audio_file:
+        if audio_file and os.path.exists(audio_file):
             os.remove(audio_file)
     if fmt.companion_png and values:
         _write_companion_png(os.path.join(folder, filename), raw[order[0]], values)

@@ -76,7 +76,7 @@ def test_load_video_is_served_with_core_upload_widget(comfy):
     spec = comfy.get_json("/object_info/DVLoadVideo")["DVLoadVideo"]
     video = spec["input"]["required"]["video"]
     assert video[1].get("video_upload") is True, video
-    assert spec["output"] == ["IMAGE", "INT", "FLOAT", "AUDIO"], spec["output"]
+    assert spec["output"] == ["IMAGE", "INT", "FLOAT", "AUDIO", "VIDEO"], spec["output"]
 
 
 def test_uploaded_video_loads_and_requeue_rereads_only_a_changed_file(comfy, tmp_path):
@@ -102,7 +102,8 @@ def test_uploaded_video_loads_and_requeue_rereads_only_a_changed_file(comfy, tmp
 
 @pytest.mark.parametrize("video,problem", [
     ("dv_not_there.mp4", "input 'video': 'dv_not_there.mp4' does not exist"),
-    ("../escape.mp4", "input 'video': '../escape.mp4' is not inside the input folder"),
+    # Leaving the folder gets the missing file's answer (issue 12: answers reveal no files outside).
+    ("../escape.mp4", "input 'video': '../escape.mp4' does not exist, or is not in a folder this node may read"),
 ])
 def test_bad_video_fails_naming_node_and_input(comfy, video, problem):
     status, reply = comfy.queue(prompt_for(video, "dv_load/bad"))
@@ -111,3 +112,35 @@ def test_bad_video_fails_naming_node_and_input(comfy, video, problem):
     errors = [data for kind, data in entry["status"]["messages"] if kind == "execution_error"]
     assert errors and errors[0]["node_type"] == "DVLoadVideo", entry["status"]
     assert errors[0]["exception_message"].startswith("DVLoadVideo: ") and problem in errors[0]["exception_message"]
+
+
+def execution_error(comfy, prompt: dict) -> str:
+    status, reply = comfy.queue(prompt)
+    assert status == 200 and reply.get("node_errors") == {}, reply
+    entry = comfy.finished(reply["prompt_id"])
+    errors = [data for kind, data in entry["status"]["messages"] if kind == "execution_error"]
+    assert errors, entry["status"]
+    return errors[0]["exception_message"]
+
+
+def test_a_path_outside_the_folders_is_answered_as_a_missing_one(comfy, tmp_path):
+    """Issue 12: anyone who can POST /prompt must not read server files through DVLoadVideo and /view, nor
+    learn which exist: a video outside the input/output/temp folders and a missing one get the same answer."""
+    outside = tmp_path / "private.mp4"
+    outside.write_bytes(clip_bytes(tmp_path, 3))
+    prompt = prompt_for("ignored.mp4", "dv_load/outside")
+    prompt["1"]["inputs"]["path"] = str(outside)
+    before = set(comfy.output.rglob("*"))
+    exists = execution_error(comfy, prompt)
+    outside.unlink()
+    assert execution_error(comfy, prompt) == exists
+    assert exists.startswith("DVLoadVideo: input 'path': ") and "DV_ALLOWED_READ_DIRS" in exists
+    assert set(comfy.output.rglob("*")) == before
+
+
+def test_a_prefix_with_a_newline_is_refused_before_writing(comfy):
+    upload(comfy, "dv_live_prefix.mp4", clip_bytes(comfy.output.parent, 3))
+    before = set(comfy.output.rglob("*"))
+    message = execution_error(comfy, prompt_for("dv_live_prefix.mp4", "dv_load/line\nbreak"))
+    assert message.startswith("DVVideoCombine: input 'filename_prefix': ") and "a newline" in message
+    assert set(comfy.output.rglob("*")) == before
