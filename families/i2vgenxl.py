@@ -85,11 +85,15 @@ def _pipeline_class():
                 calls[0] += 1
                 return out
 
+            own = "step" in vars(scheduler)  # another wrapper (the preview's prediction) may sit beneath
             scheduler.step = step  # an instance attribute, shadowing the method for this run only
             try:
                 return super().__call__(*args, **kwargs)
             finally:
-                del scheduler.step
+                if own:
+                    scheduler.step = plain_step
+                else:
+                    vars(scheduler).pop("step", None)
 
     return I2VGenXLPipelineWithStepHook
 

@@ -108,19 +108,64 @@ def seeded(seed: int) -> Iterator[Any]:
 
 
 def step_callback(total_steps: int, previewer: Callable[[Any], Any] | None,
-                  to_preview_layout: Callable[[Any], Any]) -> tuple[Callable, host.Progress]:
-    """A diffusers `callback_on_step_end` that ticks ComfyUI's progress bar (and so its interrupt)."""
+                  to_preview_layout: Callable[[Any], Any],
+                  predicted: dict[str, Any] | None = None) -> tuple[Callable, host.Progress]:
+    """A diffusers `callback_on_step_end` that ticks ComfyUI's progress bar (and so its interrupt) and previews
+    the step's predicted clean sample (`predicted["x0"]`, see predicting_clean_samples), as ComfyUI's own
+    samplers do, or the current latents where the scheduler gives no prediction."""
     progress = host.Progress(total_steps, desc="sampling")
 
     def on_step_end(pipe, step: int, timestep, tensors: dict[str, Any]) -> dict[str, Any]:
         preview = None
         if previewer is not None and "latents" in tensors:
-            preview = previewer(to_preview_layout(tensors["latents"]))
-        progress.total = max(progress.total, int(getattr(pipe, "num_timesteps", total_steps) or total_steps))
+            x0 = (predicted or {}).pop("x0", None)
+            shown = x0 if x0 is not None and x0.shape == tensors["latents"].shape else tensors["latents"]
+            preview = previewer(to_preview_layout(shown))
+        # The steps the pipeline really runs (video-to-video runs strength x steps): the bar ends at 100%.
+        runs = int(getattr(pipe, "num_timesteps", 0) or 0)
+        if runs:
+            progress.total = runs
         progress.update(1, preview)
         return {}
 
     return on_step_end, progress
+
+
+@contextlib.contextmanager
+def predicting_clean_samples(scheduler: Any, predicted: dict[str, Any]) -> Iterator[None]:
+    """Wrap the scheduler's `step` to keep each step's prediction of the clean sample for the preview.
+
+    The step is called exactly as the pipeline calls it and its result returned untouched (the frames do not
+    change). The prediction is the scheduler's own `pred_original_sample` where its output has one (DDIM,
+    Euler, CogVideoX DPM); for flow-matching schedulers, which keep none, it is `sample - sigma * velocity`
+    (what UniPC's flow_prediction computes internally)."""
+    original = scheduler.step
+    flow = getattr(scheduler.config, "prediction_type", "") == "flow_prediction" or type(scheduler).__name__.startswith(
+        "FlowMatch")
+
+    def step(model_output, timestep, sample, *args, **kwargs):
+        out = original(model_output, timestep, sample, *args, **kwargs)
+        sigma = None
+        index, sigmas = getattr(scheduler, "step_index", None), getattr(scheduler, "sigmas", None)
+        if flow and index is not None and sigmas is not None and 0 < index <= len(sigmas):
+            sigma = sigmas[index - 1]  # the step just taken (step() moved the index on)
+        x0 = getattr(out, "pred_original_sample", None)
+        if x0 is None and isinstance(out, tuple) and len(out) > 1 and hasattr(out[1], "shape"):
+            x0 = out[1]
+        if x0 is None and sigma is not None and hasattr(model_output, "shape") and model_output.shape == sample.shape:
+            x0 = sample - sigma.to(sample.device, sample.dtype) * model_output
+        predicted["x0"] = None if x0 is None else x0.detach()
+        return out
+
+    own = "step" in vars(scheduler)  # a glue module may have wrapped it already (I2VGen-XL's callback)
+    scheduler.step = step
+    try:
+        yield
+    finally:
+        if own:
+            scheduler.step = original
+        else:
+            vars(scheduler).pop("step", None)  # the class's own method again
 
 
 _RUNNING: list[Any] = []  # the pipeline run_denoise is driving, for hooks that ask it for the timestep
@@ -147,21 +192,24 @@ def run_denoise(pipe, call_kwargs: dict[str, Any], params: SampleParams, family_
     decode noise), so they continue the same random stream.
     """
     pipe.set_progress_bar_config(disable=True)
-    callback, progress = step_callback(
-        params.num_inference_steps, host.latent_previewer(family_preview_format), to_preview_layout
-    )
+    previewer = host.latent_previewer(family_preview_format)
+    predicted: dict[str, Any] = {}
+    callback, progress = step_callback(params.num_inference_steps, previewer, to_preview_layout, predicted)
     if legacy_callback:
         hooks = {"callback": lambda step, timestep, latents: callback(pipe, step, timestep, {"latents": latents}),
                  "callback_steps": 1}
     else:
         hooks = {"callback_on_step_end": callback, "callback_on_step_end_tensor_inputs": ["latents"]}
     _RUNNING.append(pipe)
+    scheduler = getattr(pipe, "scheduler", None)
+    watching = predicting_clean_samples(scheduler, predicted) if previewer and scheduler else contextlib.nullcontext()
     try:
-        with seeded(params.seed) as generator:
+        with seeded(params.seed) as generator, watching:
             # The output object's .frames, not return_dict=False: SVD returns a bare tensor there, others a tuple.
             output = getattr(pipe(**call_kwargs, generator=generator, output_type="latent", **hooks), output_attr)
             if after is not None:
                 after(generator)
+            progress.finish()  # pipelines that call back less often than they step (Text2Video-Zero) end at 100%
             return output
     finally:
         _RUNNING.pop()

@@ -8,6 +8,9 @@ import sys
 import pytest
 
 os.environ.setdefault("DV_PROGRESS", "0")  # no tqdm bars in test output
+# Parity is claimed for fp32 on the CPU: the graph and the reference pipeline (which runs where it was loaded,
+# the CPU) must not split across devices on a machine that has a GPU.
+os.environ.setdefault("DV_DEVICE", "cpu")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # shared helpers such as example_runs
 
 
