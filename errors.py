@@ -64,3 +64,51 @@ def expect_type(input_name: str, value: object, expected: type, what: str) -> No
             f"got {type(value).__name__}, which is not {what}.",
             f"connect the output of a node that produces {what}.",
         )
+
+
+def finite_number(input_name: str, value: object, minimum: float | None = None, maximum: float | None = None,
+                  valid: str | None = None) -> float:
+    """`value` as a float, refusing NaN and the infinities by name (a JSON NaN or the string "nan" from an API
+    client passes ComfyUI's min/max checks, since NaN compares false with both) and, where given, values
+    outside [minimum, maximum] (callers that bypass ComfyUI's validation: the runner, library use)."""
+    import math
+
+    if minimum is not None and maximum is not None:
+        bounds = f"a number from {minimum:g} to {maximum:g}"
+    elif minimum is not None:
+        bounds = f"a number >= {minimum:g}"
+    elif maximum is not None:
+        bounds = f"a number <= {maximum:g}"
+    else:
+        bounds = "a finite number"
+    valid = valid or bounds + "."
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise DVInputError(input_name, f"{value!r} is not a number.", valid) from None
+    if not math.isfinite(number):
+        raise DVInputError(input_name, f"{value!r} is not a finite number.", valid)
+    if (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
+        raise DVInputError(input_name, f"{number:g} is out of range.", valid)
+    return number
+
+
+def whole_number(input_name: str, value: object, minimum: int | None = None, maximum: int | None = None,
+                 valid: str | None = None) -> int:
+    """`value` as an int within [minimum, maximum], refused by name otherwise (callers that bypass ComfyUI's
+    min/max checks reach here with negative counts, zero steps or floats)."""
+    if minimum is not None and maximum is not None:
+        bounds = f"a whole number from {minimum} to {maximum}"
+    elif minimum is not None:
+        bounds = f"a whole number >= {minimum}"
+    else:
+        bounds = "a whole number" + (f" <= {maximum}" if maximum is not None else "")
+    valid = valid or bounds + "."
+    if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        else:
+            raise DVInputError(input_name, f"{value!r} is not a whole number.", valid)
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        raise DVInputError(input_name, f"{value} is out of range.", valid)
+    return value

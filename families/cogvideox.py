@@ -134,6 +134,23 @@ def is_image_to_video_model(model: DVModel) -> bool:
     return int(config.in_channels) == 2 * int(config.out_channels)
 
 
+STRENGTH_DEFAULT = 0.8  # the options widget's default: saved workflows carry it whatever the task
+
+
+def _check_strength_applies(task: str, inputs: SampleInputs) -> None:
+    """strength acts only on video-to-video: a set value with no video wired would silently do nothing."""
+    if task == "v2v" or "strength" not in (inputs.options or {}):
+        return
+    strength = float(inputs.option("strength", STRENGTH_DEFAULT))
+    if strength != STRENGTH_DEFAULT:
+        raise DVInputError("options", f"the options set a video-to-video strength of {strength}, but no video is "
+                           "wired in, so it cannot apply.",
+                           f"the input frames into 'video', or strength back at its default {STRENGTH_DEFAULT} "
+                           f"for {'image' if task == 'i2v' else 'text'}-to-video.")
+    log.warning("DVSampler: the options' strength (%s) acts on video-to-video only; no video is wired in, so this "
+                "%s-to-video run ignores it.", strength, "image" if task == "i2v" else "text")
+
+
 def check_inputs(model: DVModel, params: SampleParams,
                  inputs: SampleInputs) -> tuple[str, DVConditioning]:
     """Validate a run and tell which task it is: "t2v", "i2v" (an image wired) or "v2v" (a video wired)."""
@@ -160,8 +177,9 @@ def check_inputs(model: DVModel, params: SampleParams,
             raise DVInputError("width", f"this model learned its positions at {size[0]}x{size[1]} only; "
                                f"{params.width}x{params.height} is not possible.",
                                f"width {size[0]}, height {size[1]}.")
+    _check_strength_applies(task, inputs)
     if task == "v2v":
-        strength = float(inputs.option("strength", 0.8))
+        strength = float(inputs.option("strength", STRENGTH_DEFAULT))
         if int(params.num_inference_steps * strength) < 1:
             # The pipeline keeps int(steps * strength) steps; none left would return an empty video.
             raise DVInputError("options", f"strength {strength} of {params.num_inference_steps} steps leaves no "
@@ -177,7 +195,10 @@ def check_inputs(model: DVModel, params: SampleParams,
                            f"expects {text_dim}.", "the text encoder from the same CogVideoX folder.")
     seq = int(cond.embeds["prompt_embeds"].shape[1])
     max_seq = int(config.max_text_seq_length)
-    if config.use_rotary_positional_embeddings is False and seq != max_seq:
+    # Positions added to the text tokens (sinusoidal without rotary embeddings, or learned, as CogVideoX-5b-I2V
+    # has) are laid out for exactly max_text_seq_length of them.
+    fixed_positions = config.use_rotary_positional_embeddings is False or config.use_learned_positional_embeddings
+    if fixed_positions and seq != max_seq:
         raise DVInputError("conditioning", f"the prompt was encoded to {seq} tokens, but this transformer "
                            f"was trained with {max_seq}.", f"max_sequence_length {max_seq} in DVTextEncode.")
     return task, cond

@@ -33,6 +33,7 @@ FAMILY = Family(
     text_encoder_classes=("LlamaModel",),
     frame_rule=FrameRule(multiple=4, offset=1),
     size_multiple=16,  # VAE 8 x patch 2
+    pipeline_size_multiple=16,
     geometry=LatentGeometry(spatial=8, temporal=4, channels=16, scaling_factor=0.476986),
     order=30,
     single_file_types={"hunyuan-video": "HunyuanVideoTransformer3DModel"},

@@ -38,6 +38,7 @@ FAMILY = Family(
     text_encoder_classes=("T5EncoderModel",),
     frame_rule=FrameRule(multiple=8, offset=1),
     size_multiple=32,
+    pipeline_size_multiple=32,
     geometry=LatentGeometry(spatial=32, temporal=8, channels=128, scaling_factor=1.0),
     order=25,
     vae_geometry=_vae_geometry,

@@ -110,6 +110,9 @@ class Family:
     batched_cfg: bool = False  # the pipeline runs guidance's two passes as one batch (FasterCache needs it)
     hidden_layout: str = "BCFHW"  # the denoiser's input layout, for step caches that look at it
     takes_control: bool = False  # ControlNet video and Text2Video-Zero run on this family's UNet
+    # The multiple of width and height the pipeline's check_inputs demands whatever the loaded VAE (diffusers
+    # hard-codes it: 8 for most, 16 or 32 for some), so a size it would refuse is refused first, in DV words.
+    pipeline_size_multiple: int = 8
     # (single file's meta tensors, loaded as a second expert) -> why the Hub config diffusers would pick for it
     # is the wrong release, or None: such files need a local config folder.
     single_file_hub_refusal: Callable[[Mapping[str, Any], bool], str | None] | None = None

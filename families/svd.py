@@ -22,7 +22,9 @@ FAMILY = Family(
     model_classes=("UNetSpatioTemporalConditionModel",),
     vae_classes=("AutoencoderKLTemporalDecoder",),
     text_encoder_classes=(),
-    frame_rule=FrameRule(multiple=1, offset=0, minimum=1),
+    # One frame: the pipeline's per-frame guidance ramp collapses to min_guidance_scale and turns guidance off
+    # after the image embeddings were doubled for it (a tensor-size error deep inside diffusers).
+    frame_rule=FrameRule(multiple=1, offset=0, minimum=2),
     size_multiple=8,
     geometry=LatentGeometry(spatial=8, temporal=1, channels=4, scaling_factor=0.18215),
     order=50,

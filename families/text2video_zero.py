@@ -85,10 +85,24 @@ def _image_pipeline(cls_name: str, model: DVModel, scheduler: DVSchedulerSpec, *
     return pipe
 
 
+def _check_options_apply(mode: str, inputs: SampleInputs) -> None:
+    """Options of another recipe than the one this run takes would silently do nothing: refuse them."""
+    options = inputs.options or {}
+    for names, recipe, node in ((ZERO_OPTIONS, "zero", "DVText2VideoZeroOptions"),
+                                (PIX2PIX_OPTIONS, "pix2pix", "DVInstructPix2PixOptions")):
+        if mode != recipe and any(name in options for name in names):
+            why = {"controlnet": "a ControlNet run (control is wired)", "pix2pix": "an InstructPix2Pix edit (the "
+                   "model is InstructPix2Pix)", "zero": "a Text2Video-Zero run"}[mode]
+            raise DVInputError("options", f"{node}'s settings do not apply to {why}, so they would be ignored.",
+                               f"remove {node} from the options chain, or make the run a "
+                               f"{'Text2Video-Zero' if recipe == 'zero' else 'InstructPix2Pix'} one.")
+
+
 def sample(mode: str, model: DVModel, scheduler: DVSchedulerSpec, params: SampleParams,
            inputs: SampleInputs) -> dict[str, Any]:
     cond = require_conditioning(model, inputs)
     check_common(model, cond, params, model.geometry.spatial)
+    _check_options_apply(mode, inputs)
     return {"controlnet": _controlnet, "pix2pix": _pix2pix, "zero": _zero}[mode](
         model, scheduler, params, inputs, cond)
 
@@ -205,9 +219,15 @@ def _zero(model: DVModel, scheduler: DVSchedulerSpec, params: SampleParams,
         "motion_field_strength_y": float(options.get("motion_field_strength_y", 12.0)),
         "t0": t0, "t1": t1,
     }
-    # The pipeline sets cross-frame attention itself (and restores the UNet's processors afterwards).
-    latents = run_denoise(pipe, call_kwargs, params, model.family.comfy_latent_format, _preview_layout,
-                          legacy_callback=True, output_attr="images")
+    # The pipeline sets cross-frame attention itself but restores the UNet's processors only after a run
+    # that completes: put them back here whatever happens (a cancel or an OOM mid-run), so the cached model
+    # does not keep cross-frame attention for every later run.
+    saved = model.module.attn_processors
+    try:
+        latents = run_denoise(pipe, call_kwargs, params, model.family.comfy_latent_format, _preview_layout,
+                              legacy_callback=True, output_attr="images")
+    finally:
+        model.module.set_attn_processor(saved)
     return _to_video_latent(latents)
 
 

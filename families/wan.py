@@ -61,6 +61,7 @@ FAMILY = Family(
     text_encoder_classes=("UMT5EncoderModel", "T5EncoderModel"),
     frame_rule=FrameRule(multiple=4, offset=1),
     size_multiple=16,
+    pipeline_size_multiple=16,
     geometry=LatentGeometry(spatial=8, temporal=4, channels=16, scaling_factor=1.0),
     order=20,
     single_file_types={"wan-t2v": "WanTransformer3DModel", "wan-i2v": "WanTransformer3DModel"},

@@ -15,7 +15,7 @@ from typing import Any
 from .. import host
 from ..errors import DVInputError
 from ..families import Family, all_families, family_for_class, task_for_pipeline
-from . import single_file, storage
+from . import file_checks, single_file, storage
 from .components import DVVAE, DVModel, DVSchedulerSpec, DVTextEncoder, geometry_from_config
 
 DTYPES = ["auto", "fp32", "bf16", "fp16"]  # a list: ComfyUI treats only lists as combos
@@ -30,9 +30,28 @@ def torch_dtype(name: str):
     return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[name]
 
 
-def read_json(path: str) -> dict[str, Any]:
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+def read_json(path: str, input_name: str = "model") -> dict[str, Any]:
+    """A config file; a damaged one is a DVInputError naming it (its folder and name) and the error's position."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        shown = "/".join(os.path.normpath(path).split(os.sep)[-2:])
+        raise DVInputError(input_name, f"'{shown}' {file_checks.json_problem(path)}.",
+                           f"fix or re-download {shown} (it must be the JSON file the model was saved "
+                           "with).") from None
+
+
+def _from_pretrained(cls, folder: str, shown: str, library: str, input_name: str, **kwargs: Any):
+    """cls.from_pretrained(folder, **kwargs), with a broken file in the folder answered in DV words: which file,
+    what is wrong, what to do. Failures file_checks cannot explain re-raise as they are."""
+    try:
+        return cls.from_pretrained(folder, **kwargs)
+    except Exception as error:  # noqa: BLE001 - only what file_checks explains is translated; the rest re-raises
+        found = file_checks.diagnose(folder, shown, library, error)
+        if found is None:
+            raise
+        raise DVInputError(input_name, *found) from error
 
 
 def supported_pipelines() -> str:
@@ -118,7 +137,7 @@ def load_pipeline_folder(name: str, dtype_name: str, input_name: str = "model",
     if not os.path.isfile(index_path):
         raise DVInputError(input_name, f"'{name}' has no model_index.json, so it is not a diffusers folder.",
                            "a folder saved by DiffusionPipeline.save_pretrained.")
-    index = read_json(index_path)
+    index = read_json(index_path, input_name)
     pipeline_class = index.get("_class_name", "?")
     family = family_for_class(pipeline_class)
     if family is None:
@@ -137,11 +156,12 @@ def load_pipeline_folder(name: str, dtype_name: str, input_name: str = "model",
             quantized = denoiser or sub == "text_encoder"
             config = storage.quantization_config(weights, library, dtype) if quantized else None
             extra = {"quantization_config": config} if config is not None else {}
-            loaded[sub] = cls.from_pretrained(subdir, dtype=dtype, **extra).eval()
+            loaded[sub] = _from_pretrained(cls, subdir, f"{name}/{sub}", library, input_name, dtype=dtype,
+                                           **extra).eval()
             if denoiser:
                 storage.apply_after_load(loaded[sub], weights, dtype)
         else:  # schedulers, tokenizers, image processors
-            loaded[sub] = cls.from_pretrained(subdir)
+            loaded[sub] = _from_pretrained(cls, subdir, f"{name}/{sub}", library, input_name)
     return {
         "family": family,
         "task": task_for_pipeline(pipeline_class),
@@ -215,11 +235,7 @@ def load_sd15_checkpoint(name: str, dtype_name: str, input_name: str = "ckpt_nam
     from diffusers.loaders.single_file_utils import infer_diffusers_model_type
 
     path = _resolve("checkpoints", name, input_name)
-    try:
-        meta = single_file.meta_state_dict(path)
-    except Exception as error:  # noqa: BLE001 - safetensors raises several types for a bad header
-        raise DVInputError(input_name, f"'{name}' is not a readable .safetensors file ({error}).",
-                           "a complete .safetensors checkpoint.") from error
+    meta = single_file.read_meta(path, name, input_name)
     detected = infer_diffusers_model_type(meta)
     # diffusers' detection falls back to "v1" for anything it does not know: an LDM UNet must be there too.
     if detected != "v1" or "model.diffusion_model.input_blocks.0.0.weight" not in meta:
@@ -240,7 +256,7 @@ def load_sd15_checkpoint(name: str, dtype_name: str, input_name: str = "ckpt_nam
                                                         safety_checker=None, requires_safety_checker=False)
     except Exception as error:  # noqa: BLE001 - hub, config and shape errors all end here
         raise DVInputError("config" if folder else input_name, f"'{name}' could not be loaded "
-                           f"({type(error).__name__}: {str(error)[:300]}).",
+                           f"({type(error).__name__}: {file_checks.plain(str(error))}).",
                            "an SD1.5 diffusers folder in 'config' (needed offline; e.g. stable-diffusion-v1-5), or "
                            "the network for the Hugging Face default.") from error
     components = {key: value.eval() if _is_module_class(type(value)) else value
@@ -310,13 +326,15 @@ def _load_subfolder(name: str, role: str, input_name: str, dtype_name: str):
     if not os.path.isfile(config_path):
         raise DVInputError(input_name, f"'{name}' has no config.json.",
                            "a component subfolder of a diffusers folder, e.g. CogVideoX-2b/transformer.")
-    class_name = read_json(config_path).get("_class_name") or read_json(config_path).get("architectures", ["?"])[0]
+    config = read_json(config_path, input_name)
+    class_name = config.get("_class_name") or config.get("architectures", ["?"])[0]
     if class_name not in _all_classes(role):
         raise DVInputError(input_name, f"'{name}' holds a {class_name}, which is not a {role.replace('_', ' ')} "
                            "of a supported family.", ", ".join(sorted(_all_classes(role))) + ".")
     library = "transformers" if role == "text_encoder" else "diffusers"
     cls = _component_class(library, class_name, input_name)
-    return cls.from_pretrained(path, dtype=torch_dtype(dtype_name)).eval(), class_name, path
+    module = _from_pretrained(cls, path, name.rstrip("/"), library, input_name, dtype=torch_dtype(dtype_name))
+    return module.eval(), class_name, path
 
 
 def _family_of_folder(path: str) -> Family | None:
@@ -464,7 +482,9 @@ def load_text_encoder(name: str, dtype_name: str, input_name: str = "text_encode
     tok_spec = index.get(os.path.basename(tok_dir))
     tokenizer = None
     if tok_spec and os.path.isdir(tok_dir):
-        tokenizer = _component_class(tok_spec[0], tok_spec[1], input_name).from_pretrained(tok_dir)
+        tokenizer = _from_pretrained(_component_class(tok_spec[0], tok_spec[1], input_name), tok_dir,
+                                     f"{os.path.dirname(name.rstrip('/'))}/{os.path.basename(tok_dir)}",
+                                     tok_spec[0], input_name)
     extras = _second_text_encoder(os.path.dirname(path), index, name, sub, dtype_name, input_name)
     return DVTextEncoder(host.ManagedModule(module, name), tokenizer, family, name, extras)
 
@@ -481,8 +501,9 @@ def _second_text_encoder(folder: str, index: dict[str, Any], name: str, sub: str
         if not (isinstance(spec, list) and len(spec) == 2 and spec[0] and os.path.isdir(subdir)):
             continue
         cls = _component_class(spec[0], spec[1], input_name)
-        value = (cls.from_pretrained(subdir, dtype=torch_dtype(dtype_name)).eval() if _is_module_class(cls)
-                 else cls.from_pretrained(subdir))
+        shown = f"{os.path.dirname(name.rstrip('/'))}/{key}"
+        value = (_from_pretrained(cls, subdir, shown, spec[0], input_name, dtype=torch_dtype(dtype_name)).eval()
+                 if _is_module_class(cls) else _from_pretrained(cls, subdir, shown, spec[0], input_name))
         extras[key] = _managed_or_plain(value, f"{os.path.dirname(name.rstrip('/'))}/{key}")
     return extras
 
@@ -503,16 +524,16 @@ def load_controlnet(name: str, dtype_name: str, input_name: str = "controlnet"):
     path = _resolve("controlnet", name, input_name)
     dtype = torch_dtype(dtype_name)
     if os.path.isdir(path):
-        class_name = read_json(os.path.join(path, "config.json")).get("_class_name")
+        class_name = read_json(os.path.join(path, "config.json"), input_name).get("_class_name")
         if class_name != "ControlNetModel":
             raise DVInputError(input_name, f"'{name}' holds a {class_name}, not an SD1.5 ControlNetModel.",
                                "a ControlNet folder such as lllyasviel/sd-controlnet-openpose.")
-        return ControlNetModel.from_pretrained(path, dtype=dtype).eval()
+        return _from_pretrained(ControlNetModel, path, name.rstrip("/"), "diffusers", input_name, dtype=dtype).eval()
     try:  # diffusers converts the original ControlNet checkpoints (config from the Hub or its cache)
         return ControlNetModel.from_single_file(path, dtype=dtype).eval()
     except Exception as error:  # noqa: BLE001 - diffusers raises many types here; the user needs one message
         raise DVInputError(input_name, f"'{name}' could not be read as a ControlNet "
-                           f"({type(error).__name__}: {str(error)[:300]}).",
+                           f"({type(error).__name__}: {file_checks.plain(str(error))}).",
                            "a diffusers ControlNet folder (works offline), or an original SD1.5 ControlNet "
                            ".safetensors (its config comes from the Hugging Face Hub or cache).") from error
 
@@ -547,14 +568,15 @@ def load_motion_adapter(name: str, dtype_name: str, input_name: str = "motion_ad
     path = _resolve("animatediff_models", name, input_name)
     dtype = torch_dtype(dtype_name)
     if os.path.isdir(path):
-        class_name = read_json(os.path.join(path, "config.json")).get("_class_name")
+        class_name = read_json(os.path.join(path, "config.json"), input_name).get("_class_name")
         if class_name != "MotionAdapter":
             raise DVInputError(input_name, f"'{name}' holds a {class_name}, not a MotionAdapter.",
                                "a motion adapter folder, e.g. animatediff-motion-adapter-v1-5-2.")
-        return MotionAdapter.from_pretrained(path, dtype=dtype).eval()
+        return _from_pretrained(MotionAdapter, path, name.rstrip("/"), "diffusers", input_name, dtype=dtype).eval()
     try:  # diffusers converts the original AnimateDiff checkpoints itself
         return MotionAdapter.from_single_file(path, dtype=dtype).eval()
     except Exception as error:  # noqa: BLE001 - diffusers raises many types here; the user needs one message
-        raise DVInputError(input_name, f"'{name}' could not be read as a motion adapter ({error}).",
+        raise DVInputError(input_name, f"'{name}' could not be read as a motion adapter "
+                           f"({file_checks.plain(str(error))}).",
                            "a diffusers MotionAdapter folder, or an original AnimateDiff .safetensors "
                            "(needs the adapter's config, which diffusers may fetch from the Hub).") from error

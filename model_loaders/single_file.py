@@ -46,16 +46,24 @@ def meta_state_dict(path: str) -> dict[str, Any]:
         return {key: torch.empty(f.get_slice(key).get_shape(), device="meta") for key in f.keys()}
 
 
+def read_meta(path: str, label: str, input_name: str) -> dict[str, Any]:
+    """meta_state_dict, a damaged file answered with what is wrong (truncated: expected and actual bytes)."""
+    from .file_checks import plain, safetensors_problem
+
+    try:
+        return meta_state_dict(path)
+    except Exception as error:  # noqa: BLE001 - safetensors raises several types for a bad header
+        problem = safetensors_problem(path) or plain(str(error))
+        raise DVInputError(input_name, f"'{label}' is not a readable .safetensors file: {problem}.",
+                           f"re-download {label} (a complete .safetensors file).") from error
+
+
 def detect(path: str, role: str, input_name: str) -> tuple[Family, str]:
     """(family, diffusers class) of a single-file DiT/UNet ("model") or VAE ("vae")."""
     from diffusers.loaders.single_file_utils import infer_diffusers_model_type
 
     label = os.path.basename(path)
-    try:
-        meta = meta_state_dict(path)
-    except Exception as error:  # noqa: BLE001 - safetensors raises several types for a bad header
-        raise DVInputError(input_name, f"'{label}' is not a readable .safetensors file ({error}).",
-                           "a complete .safetensors file.") from error
+    meta = read_meta(path, label, input_name)
     scaled = next((key for key in meta if key == "scaled_fp8" or key.endswith(COMFY_SCALED_SUFFIXES)), None)
     if scaled is not None:
         raise DVInputError(input_name, f"'{label}' is in ComfyUI's own scaled-fp8 format (it has '{scaled}'), "
@@ -86,6 +94,8 @@ def load(path: str, role: str, config_folder: str | None, dtype, input_name: str
     else the folder's first denoiser or vae) or the Hub."""
     import diffusers
 
+    from .file_checks import plain
+
     family, class_name = detect(path, role, input_name)
     cls = getattr(diffusers, class_name)
     kwargs: dict[str, Any] = {"dtype": dtype}
@@ -99,7 +109,7 @@ def load(path: str, role: str, config_folder: str | None, dtype, input_name: str
         where = f"the config in {config_folder}" if config_folder else "the config of the detected model's repo"
         raise DVInputError("config" if config_folder else input_name,
                            f"'{os.path.basename(path)}' ({family.label}, {class_name}) could not be loaded with "
-                           f"{where} ({type(error).__name__}: {str(error)[:300]}).",
+                           f"{where} ({type(error).__name__}: {plain(str(error))}).",
                            "a local diffusers folder of the same model in 'config' (needed offline), or a "
                            "file that matches the chosen config.") from error
     return module.eval(), family

@@ -100,6 +100,13 @@ def check_fits(model: DVModel, name: str, settings: dict[str, Any] | None = None
         raise DVInputError("cache", f"FasterCache needs a pipeline that batches classifier-free guidance; "
                            f"{model.family.label} runs the two passes apart.",
                            "FirstBlockCache or PyramidAttentionBroadcast.")
+    used = CACHES[name][1]
+    if "timestep_start" in used and "timestep_end" in used and settings is not None:
+        start, end = settings.get("timestep_start", 100), settings.get("timestep_end", 800)
+        if not start < end:  # diffusers caches only while start < timestep < end: none would ever be cached
+            raise DVInputError("timestep_start", f"the window {start}-{end} is "
+                               f"{'empty' if start == end else 'reversed'}, so {name} would never act.",
+                               "timestep_start below timestep_end (diffusers' defaults: 100 and 800).")
     if name == "MagCache":
         text = str((settings or {}).get("mag_ratios", "")).strip()
         try:

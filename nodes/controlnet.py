@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ..errors import DVInputError, expect_type
+from ..errors import DVInputError, expect_type, finite_number
 from ..families import all_families
 from ..model_loaders import loading
 from ..model_loaders.components import DVControl, DVControlNet, DVModel, DVSamplerOptions
@@ -69,7 +69,7 @@ class DVApplyControlNet:
         if getattr(control_frames, "ndim", 0) != 4 or int(control_frames.shape[-1]) != 3:
             raise DVInputError("control_frames", "expected an IMAGE batch [frames, H, W, 3].",
                                "frames from DVLoadVideo, LoadImage or an edge/pose node.")
-        return (DVControl(controlnet, control_frames, float(strength)),)
+        return (DVControl(controlnet, control_frames, finite_number("strength", strength, 0.0, 10.0)),)
 
 
 class DVCrossFrameAttention:
@@ -132,8 +132,13 @@ class DVText2VideoZeroOptions:
         }
 
     def build(self, motion_field_strength_x: float, motion_field_strength_y: float, t0: int, t1: int):
-        values = {"motion_field_strength_x": motion_field_strength_x,
-                  "motion_field_strength_y": motion_field_strength_y, "t0": t0, "t1": t1}
+        if not t0 < t1:  # the warp happens at step t0 and re-noises to t1: a reversed or empty range cannot run
+            raise DVInputError("t0", f"t0={t0} is not before t1={t1}.",
+                               "t0 < t1 < num_inference_steps - 1 (44 and 47 for 50 steps).")
+        values = {"motion_field_strength_x": finite_number("motion_field_strength_x", motion_field_strength_x,
+                                                           -100.0, 100.0),
+                  "motion_field_strength_y": finite_number("motion_field_strength_y", motion_field_strength_y,
+                                                           -100.0, 100.0), "t0": t0, "t1": t1}
         return (DVSamplerOptions(_CONTROL_FAMILIES, tuple(sorted(values.items())), "DVText2VideoZeroOptions"),)
 
 
@@ -158,6 +163,7 @@ class DVInstructPix2PixOptions:
         }
 
     def build(self, image_guidance_scale: float):
+        image_guidance_scale = finite_number("image_guidance_scale", image_guidance_scale, 0.0, 30.0)
         return (DVSamplerOptions(_CONTROL_FAMILIES, (("image_guidance_scale", image_guidance_scale),),
                                  "DVInstructPix2PixOptions"),)
 

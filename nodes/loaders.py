@@ -101,6 +101,10 @@ class DVModelLoader:
 
     def load(self, model: str, dtype: str, config: str = "", weights: str = "as dtype",
              model_2: str = loading.NO_SECOND_EXPERT, boundary_ratio: float = 0.0):
+        from ..errors import finite_number
+
+        boundary_ratio = finite_number("boundary_ratio", boundary_ratio, 0.0, 1.0,
+                                       "a fraction from 0 to 1 (0: the config folder's).")
         return (loading.load_model(model, dtype, "model", config, weights, model_2, boundary_ratio),)
 
 
@@ -281,11 +285,13 @@ class DVLoraLoader:
         }
 
     def load(self, model, lora: str, strength: float, expert: str = "all"):
-        from ..errors import DVInputError, expect_type
+        from ..errors import DVInputError, expect_type, finite_number
         from ..model_loaders import lora as lora_util
         from ..model_loaders.components import DVModel
 
         expect_type("model", model, DVModel, "a DV_MODEL")
+        strength = finite_number("strength", strength, -10.0, 10.0,
+                                 "a number from -10 to 10 (0 turns the LoRA off, negative inverts it).")
         if expert not in LORA_EXPERTS:
             raise DVInputError("expert", f"'{expert}'.", ", ".join(LORA_EXPERTS))
         path = loading.resolve_lora(lora, "lora")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import DVInputError, expect_type
+from ..errors import DVInputError, expect_type, finite_number
 from ..families import Family, all_families
 from ..model_loaders.components import DVSamplerOptions
 from ..samplers.image_input import RESIZE_MODES
@@ -29,6 +29,10 @@ def _make_options_node(family: Family) -> type:
     def build(self, options: DVSamplerOptions | None = None, **values: Any):
         if options is not None:
             expect_type("options", options, DVSamplerOptions, "DV_SAMPLER_OPTIONS")
+        for spec in family.options:
+            if spec.kind in ("FLOAT", "INT") and spec.name in values:
+                number = finite_number(spec.name, values[spec.name], spec.minimum, spec.maximum)
+                values[spec.name] = number if spec.kind == "FLOAT" else values[spec.name]
         made = DVSamplerOptions((family.id,), tuple(sorted(values.items())), family.options_node)
         return (made.merged_with(options),)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 
-from ..errors import DVInputError, expect_type
+from ..errors import DVInputError, expect_type, finite_number
 from ..families import all_families
 from ..model_loaders import acceleration, lora, offload, step_cache
 from ..model_loaders.components import (
@@ -62,6 +62,9 @@ def _scheduler_overrides(options: dict[str, object]) -> dict[str, object]:
     overrides: dict[str, object] = {}
     for widget, value in options.items():
         key, choices, _ = SCHEDULER_OPTIONS[widget]
+        if choices is None and value is not None:  # a number: NaN would pass `not value` and reach diffusers
+            number = finite_number(widget, value, 0.0, 100.0 if widget == "flow_shift" else 10.0)
+            value = number if widget == "flow_shift" else value
         if value in (FROM_MODEL, None) or (choices is None and not value):
             continue
         if choices is not None and value not in choices:
@@ -182,6 +185,17 @@ class DVTextEncode:
         return (cond,)
 
 
+def _check_resize_mode_applies(options: DVSamplerOptions | None, image, video, control) -> None:
+    """DVImageInputOptions fits an image, video or control frames to the size: with none wired, a mode other
+    than its default would silently do nothing."""
+    mode = dict(options.values).get("resize_mode", "default") if options is not None else "default"
+    if mode != "default" and image is None and video is None and control is None:
+        raise DVInputError("options", f"resize_mode '{mode}' fits an input image, video or control frames to the "
+                           "size, and none is wired in.",
+                           "an IMAGE into 'image' or 'video' (or a control), or resize_mode 'default' (or no "
+                           "DVImageInputOptions).")
+
+
 class DVSampler:
     DISPLAY_NAME = "DV Sampler"
     CATEGORY = CATEGORY
@@ -191,6 +205,8 @@ class DVSampler:
     )
     FUNCTION = "sample"
     RETURN_TYPES = ("LATENT",)
+    # The family's frame rule answers a bad count with the valid ones nearby; the boundary checks only the type.
+    RANGES_CHECKED_BY_NODE = ("num_frames",)
     RETURN_NAMES = ("samples",)
     OUTPUT_TOOLTIPS = ("Video latents [B, C, F, H, W], for DVVAEDecode.",)
 
@@ -234,6 +250,11 @@ class DVSampler:
         from ..samplers.pipeline import SampleInputs, SampleParams
 
         expect_type("model", model, DVModel, "a DV_MODEL")
+        guidance_scale = finite_number("guidance_scale", guidance_scale, 0.0, 30.0,
+                                       "a number from 0 to 30 (1 or less turns guidance off).")
+        if isinstance(seed, bool) or not isinstance(seed, int) or not -2**63 <= seed < 2**64:
+            raise DVInputError("seed", f"{seed!r} is not a seed torch can take.",
+                               "a whole number from 0 to 18446744073709551615.")
         for name, value, cls, what in (("conditioning", conditioning, DVConditioning, "a DV_CONDITIONING"),
                                        ("vae", vae, DVVAE, "a DV_VAE"),
                                        ("options", options, DVSamplerOptions, "DV_SAMPLER_OPTIONS"),
@@ -252,6 +273,7 @@ class DVSampler:
             raise DVInputError("control", f"a ControlNet guides a Stable Diffusion 1.5 UNet, but the model is "
                                f"{model.family.label}.",
                                "an SD1.5 model from DVPipelineLoader, or disconnect 'control'.")
+        _check_resize_mode_applies(options, image, video, control)
         glue = model.family.load_glue()
         default = model.scheduler or glue.DEFAULT_SCHEDULER
         if scheduler is not None:

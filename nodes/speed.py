@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ..errors import DVInputError, expect_type
+from ..errors import DVInputError, expect_type, finite_number
 from ..model_loaders import acceleration, step_cache
 from ..model_loaders.components import DVModel
 
@@ -57,6 +57,7 @@ class DVStepCache:
     def apply(self, model: DVModel, cache: str, threshold: float, skip_range: int, timestep_start: int,
               timestep_end: int, warmup_steps: int = 3, mag_ratios: str = ""):
         expect_type("model", model, DVModel, "a DV_MODEL")
+        threshold = finite_number("threshold", threshold, 0.0, 1.0)
         values = {"threshold": threshold, "skip_range": skip_range, "timestep_start": timestep_start,
                   "timestep_end": timestep_end, "warmup_steps": warmup_steps, "mag_ratios": mag_ratios}
         for expert in model.experts():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..errors import DVInputError, expect_type
+from ..errors import DVInputError, expect_type, finite_number
 from ..model_loaders.components import DVVAE
 
 CATEGORY = "DiffusersVideo/vae"
@@ -55,6 +55,8 @@ class DVVAEDecode:
         from ..samplers.decode import DecodeSettings
 
         expect_type("vae", vae, DVVAE, "a DV_VAE")
+        tile_overlap = finite_number("tile_overlap", tile_overlap, 0.0, 0.75,
+                                     "a fraction of a tile from 0 to 0.75 (0: the VAE's own).")
         if not isinstance(samples, dict) or "samples" not in samples:
             raise DVInputError("samples", "this is not a LATENT.", "the output of DVSampler.")
         family = samples.get("dv_family")

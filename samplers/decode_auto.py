@@ -3,6 +3,7 @@ chunks and then spatial tiles, before failing with what was tried."""
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import Callable
 from typing import Any
 
@@ -50,8 +51,11 @@ def decode(vae, samples: dict[str, Any], decode_fn: Callable[[DecodeSettings], A
         except Exception as error:  # noqa: BLE001 - only out-of-memory errors are retried; the rest re-raise
             if not host.is_out_of_memory(error):
                 raise
+            # The failed attempt's tensors live on in its frames' locals, which the traceback holds.
+            traceback.clear_frames(error.__traceback__)
             tried.append(describe(settings))
-            host.soft_empty_cache()
+        # Outside the except block the exception and its traceback are gone, so the cache can really empty.
+        host.soft_empty_cache()
     from ..video_io.latent_file import rescue
 
     # The sampling is not lost with the decode: the latent goes to the output folder, and the message says where.

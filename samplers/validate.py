@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from ..errors import DVInputError
 from ..model_loaders.components import DVConditioning, DVModel
 from .pipeline import SampleParams
@@ -19,14 +21,22 @@ def check_frames(model: DVModel, num_frames: int, input_name: str = "num_frames"
 
 
 def check_size(model: DVModel, width: int, height: int, multiple: int) -> None:
+    """`multiple` is what the loaded model needs (VAE factor x patch size); the family's pipeline may demand a
+    larger one of its own (Family.pipeline_size_multiple), which its check_inputs would refuse otherwise."""
+    needed = math.lcm(multiple, model.family.pipeline_size_multiple)
+    if needed == multiple:
+        why = f"the {model.family.label} VAE factor {model.geometry.spatial} x the patch size"
+    else:
+        why = f"the {model.family.label} pipeline takes multiples of {model.family.pipeline_size_multiple} only"
     for name, value in (("width", width), ("height", height)):
-        if value % multiple:
-            lower = value - value % multiple
+        if value < needed:  # 0 and negative sizes are "divisible" too
+            raise DVInputError(name, f"{value} pixels is too small.", f"multiples of {needed}, at least {needed}.")
+        if value % needed:
+            lower = value - value % needed
             raise DVInputError(
                 name,
-                f"{value} is not divisible by {multiple} (the {model.family.label} VAE factor "
-                f"{model.geometry.spatial} x the patch size).",
-                f"multiples of {multiple}; nearest: {lower or multiple} or {lower + multiple}.",
+                f"{value} is not divisible by {needed} ({why}).",
+                f"multiples of {needed}; nearest: {lower or needed} or {lower + needed}.",
             )
 
 
