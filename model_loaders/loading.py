@@ -246,7 +246,7 @@ def load_sd15_checkpoint(name: str, dtype_name: str, input_name: str = "ckpt_nam
     if config and config != single_file.CONFIG_FROM_HUB:
         folder = _resolve("diffusers", config, "config")
         index = os.path.join(folder, "model_index.json")
-        class_name = read_json(index).get("_class_name", "") if os.path.isfile(index) else ""
+        class_name = read_json(index, "config").get("_class_name", "") if os.path.isfile(index) else ""
         if class_name != "StableDiffusionPipeline":
             raise DVInputError("config", f"'{config}' is a {class_name or 'folder without model_index.json'}, "
                                "not a Stable Diffusion 1.5 folder.",
@@ -386,7 +386,8 @@ def _single_file(name: str, kind: str, role: str, config: str, dtype_name: str, 
     if config and config != single_file.CONFIG_FROM_HUB:
         folder = _resolve("diffusers", config, "config")
         index = os.path.join(folder, "model_index.json")
-        folder_family = family_for_class(read_json(index).get("_class_name", "")) if os.path.isfile(index) else None
+        folder_class = read_json(index, "config").get("_class_name", "") if os.path.isfile(index) else ""
+        folder_family = family_for_class(folder_class) if folder_class else None
         if folder_family is None or folder_family.id != detected.id:
             what = folder_family.label if folder_family else "folder of no supported family"
             raise DVInputError("config", f"'{config}' is a {what}, but '{name}' is a {detected.label} file.",
