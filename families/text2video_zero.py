@@ -22,7 +22,6 @@ from ..model_loaders.components import DVConditioning, DVModel, DVSchedulerSpec
 from ..samplers.image_input import pipeline_frames, resize_mode
 from ..samplers.pipeline import SampleInputs, SampleParams, assemble, run_denoise
 from ..samplers.validate import check_common, require_conditioning
-from .animatediff import FAMILY
 
 ZERO_OPTIONS = ("motion_field_strength_x", "motion_field_strength_y", "t0", "t1")
 PIX2PIX_OPTIONS = ("image_guidance_scale",)
@@ -63,10 +62,10 @@ def _repeat_embeds(cond: DVConditioning, frames: int, device, dtype) -> dict[str
             for key in ("prompt_embeds", "negative_prompt_embeds")}
 
 
-def _to_video_latent(latents) -> dict[str, Any]:
+def _to_video_latent(latents, model: DVModel) -> dict[str, Any]:
     """[F, C, h, w] frames of an image pipeline -> the pack's LATENT layout [1, C, F, h, w]."""
     samples = latents.permute(1, 0, 2, 3).unsqueeze(0)
-    return {"samples": samples.to(host.intermediate_device()), "dv_family": FAMILY.id,
+    return {"samples": samples.to(host.intermediate_device()), "dv_family": model.family.id,
             "dv_num_frames": int(latents.shape[0])}
 
 
@@ -147,7 +146,7 @@ def _controlnet(model: DVModel, scheduler: DVSchedulerSpec, params: SampleParams
     with cross_frame_attention(modules, batch):
         latents = run_denoise(pipe, call_kwargs, params, model.family.comfy_latent_format, _preview_layout,
                               output_attr="images")
-    return _to_video_latent(latents)
+    return _to_video_latent(latents, model)
 
 
 def _pix2pix(model: DVModel, scheduler: DVSchedulerSpec, params: SampleParams,
@@ -185,7 +184,7 @@ def _pix2pix(model: DVModel, scheduler: DVSchedulerSpec, params: SampleParams,
     with cross_frame_attention([model.module] if model.cross_frame else [], batch):
         latents = run_denoise(pipe, call_kwargs, params, model.family.comfy_latent_format, _preview_layout,
                               output_attr="images")
-    return _to_video_latent(latents)
+    return _to_video_latent(latents, model)
 
 
 def _zero(model: DVModel, scheduler: DVSchedulerSpec, params: SampleParams,
@@ -228,7 +227,7 @@ def _zero(model: DVModel, scheduler: DVSchedulerSpec, params: SampleParams,
                               legacy_callback=True, output_attr="images")
     finally:
         model.module.set_attn_processor(saved)
-    return _to_video_latent(latents)
+    return _to_video_latent(latents, model)
 
 
 def _preview_layout(latents):
