@@ -9,11 +9,12 @@ the nodes never need to know where they run.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 log = logging.getLogger("DiffusersVideo")
@@ -119,6 +120,16 @@ class ManagedModule:
     ComfyUI's ModelPatcher assigns `model.device`, which is a read-only property on diffusers and
     transformers models, so the module is held in a thin nn.Module with a plain `device` attribute and
     that holder is what the ModelPatcher manages. Then /free, OOM recovery and model swapping reach it.
+
+    Always a plain `comfy.model_patcher.ModelPatcher`, also on ComfyUI 0.33 with dynamic VRAM (comfy-aimdo),
+    where core models get `ModelPatcherDynamic` (`CoreModelPatcher`): that patcher streams the weights of
+    comfy.ops layers on demand, and a diffusers module has no such layers, so core itself keeps the plain
+    patcher for models that opt out (sd.py's `disable_dynamic`). A plain patcher there is loaded whole, sized by
+    its state dict and evicted by the same free_memory as before; what dynamic VRAM would add, streaming
+    weights while computing, the pack gets from diffusers' group offloading (memory/plan.py picks it).
+
+    4-bit (bitsandbytes) modules cannot be moved by `.to()`: they are registered with the GPU as their offload
+    device too, so an unload never tries (they stay resident, and the manager counts them).
     """
 
     def __init__(self, module, label: str) -> None:
@@ -130,14 +141,16 @@ class ManagedModule:
         # Set while diffusers' group offloading drives the module: it computes there while its weights rest
         # on the offload device, and the memory manager must not load it whole.
         self.offloaded_to = None
+        # Working memory of the run in progress (memory/estimate.py), passed to the manager as memory_required.
+        self.working_bytes = 0
+        self.movable = not (getattr(module, "is_loaded_in_4bit", False) or getattr(module, "is_loaded_in_8bit", False))
         if IN_COMFY:
             import comfy.model_patcher
 
             holder = _holder_class(type(module))(module)
             holder.device = next(iter(module.parameters()), torch.empty(0)).device
-            self.patcher = comfy.model_patcher.ModelPatcher(
-                holder, load_device=torch_device(), offload_device=offload_device()
-            )
+            rest = offload_device() if self.movable else torch_device()
+            self.patcher = comfy.model_patcher.ModelPatcher(holder, load_device=torch_device(), offload_device=rest)
 
     @property
     def device(self):
@@ -154,16 +167,27 @@ class ManagedModule:
 
         return next(iter(self.module.parameters()), torch.empty(0)).dtype
 
+    def size_changed(self) -> None:
+        """The module gained or lost weights (LoRA adapters injected or deleted): the manager sizes it again.
+        ComfyUI's ModelPatcher measures its model once and caches the figure (`size`, 0 = measure again)."""
+        if self.patcher is not None:
+            self.patcher.size = 0
+
     def __repr__(self) -> str:
         return f"ManagedModule({self.label})"
 
 
 def load_to_device(managed: Iterable[ManagedModule]) -> None:
-    """Bring modules to the compute device before use (ComfyUI: through load_models_gpu)."""
+    """Bring modules to the compute device before use (ComfyUI: through load_models_gpu), with the working
+    memory their runs declared reserved beside them, so the manager evicts what must go (text encoders before a
+    DiT runs, the DiT before a VAE decode) instead of leaving an OOM for the step."""
     # Group-offloaded modules move their own blocks; loading them whole would defeat the point.
     managed = [m for m in managed if m is not None and m.offloaded_to is None]
     if IN_COMFY:
-        _mm.load_models_gpu([m.patcher for m in managed], force_full_load=True)
+        # force_full_load: a diffusers module has no comfy.ops layers, so a partial ("lowvram") load would leave
+        # some weights off the GPU with nothing to move them in; the plan (memory/plan.py) decides offloading.
+        _mm.load_models_gpu([m.patcher for m in managed], memory_required=sum(m.working_bytes for m in managed),
+                            force_full_load=True)
         return
     device = torch_device()
     for m in managed:
@@ -171,15 +195,65 @@ def load_to_device(managed: Iterable[ManagedModule]) -> None:
             m.module.to(device)
 
 
+@contextlib.contextmanager
+def working_memory(managed: Iterable[ManagedModule], nbytes: int) -> Iterator[None]:
+    """Declare a run's working memory on its modules for the duration: load_to_device passes it on."""
+    managed = [m for m in managed if m is not None]
+    for m in managed:
+        m.working_bytes = int(nbytes)
+    try:
+        yield
+    finally:
+        for m in managed:
+            m.working_bytes = 0
+
+
 def unload(managed: ManagedModule) -> None:
-    """Move a module back to the offload device now (diffusers' model CPU offload, after its run)."""
+    """Move a module off the compute device now (diffusers' model CPU offload, after its run).
+
+    Under --highvram/--gpu-only ComfyUI's offload device is the GPU itself; an offload the user asked for then
+    goes to the CPU, or it would silently do nothing."""
+    import torch
+
+    if not managed.movable:
+        return
     if IN_COMFY:
         for loaded in list(_mm.current_loaded_models):
             if loaded.model is managed.patcher:
                 loaded.model_unload()
                 _mm.current_loaded_models.remove(loaded)
+        if managed.device.type != "cpu" and managed.offloaded_to is None:
+            managed.module.to(torch.device("cpu"))
         return
     managed.module.to(offload_device())
+
+
+def offload_target():
+    """Where offloaded weights rest: the host's offload device, or the CPU where that is the GPU (--gpu-only)."""
+    import torch
+
+    device = offload_device()
+    return device if device.type == "cpu" else torch.device("cpu")
+
+
+def vram_state() -> str:
+    """ComfyUI's VRAM state in short: "disabled" (CPU), "no", "low", "normal", "high", "shared" (Apple).
+    Outside ComfyUI: "normal" on a GPU, "disabled" on the CPU."""
+    if IN_COMFY:
+        return _mm.vram_state.name.lower().replace("_vram", "")
+    return "disabled" if torch_device().type == "cpu" else "normal"
+
+
+def gpu_budget(keep: Iterable[ManagedModule] = ()) -> int:
+    """Bytes the memory manager can give a run on the compute device: free memory plus what the models loaded
+    now (except `keep`) occupy, which it would evict, less its reserve (--reserve-vram)."""
+    device = torch_device()
+    if IN_COMFY:
+        kept = {id(m.patcher) for m in keep}
+        evictable = sum(lm.model_loaded_memory() for lm in _mm.current_loaded_models
+                        if lm.device == device and id(lm.model) not in kept)
+        return int(_mm.get_free_memory(device) + evictable - _mm.extra_reserved_memory())
+    return free_memory_bytes(device)
 
 
 def loaded_patchers() -> list:

@@ -3,12 +3,17 @@ DV_CONDITIONING). Each carries its family so a wrong wire is caught with a clear
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..families.spec import Family, LatentGeometry
 from ..host import ManagedModule
+
+# Every DV_MODEL alive that carries LoRAs (ComfyUI's node cache keeps the outputs of the graphs it holds): an
+# adapter injected into a shared module that none of them names any more is deleted (model_loaders/lora.py).
+WIRES_WITH_LORAS: weakref.WeakSet = weakref.WeakSet()
 
 
 @dataclass(eq=False)
@@ -33,6 +38,10 @@ class DVModel:
     more_denoisers: dict[str, ManagedModule] = field(default_factory=dict)  # role -> expert, after `managed`
     pipeline_config: dict[str, Any] = field(default_factory=dict)  # model_index.json's non-component entries
     role: str = "transformer"  # the pipeline argument `managed` goes into ("transformer", "unet")
+
+    def __post_init__(self) -> None:
+        if self.loras:
+            WIRES_WITH_LORAS.add(self)
 
     @property
     def module(self):

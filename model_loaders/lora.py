@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ..errors import DVInputError
-from .components import DVModel
+from .components import WIRES_WITH_LORAS, DVModel
 
 
 @dataclass(frozen=True, eq=False)
@@ -122,6 +122,16 @@ def _check_fits(input_name: str, label: str, model: DVModel, role: str, module: 
                                f"a LoRA trained on a {model.family.label} model of this size.")
 
 
+def _adapters_in_use(module: Any, model: DVModel) -> set[str]:
+    """The adapter names of `module` that this run or any live wire (components.WIRES_WITH_LORAS) uses."""
+    names = {lora.adapter_name for lora in model.loras}
+    for wire in list(WIRES_WITH_LORAS):
+        for expert in wire.experts():
+            if expert.module is module:
+                names.update(lora.adapter_name for lora in expert.loras)
+    return names
+
+
 def with_lora(model: DVModel, lora: DVLora) -> DVModel:
     """A new DV_MODEL: this model plus one more LoRA (they stack in wiring order)."""
     return replace(model, loras=(*model.loras, lora))
@@ -136,6 +146,11 @@ def applied(model: DVModel) -> Iterator[None]:
         yield
         return
     loaded = set(getattr(module, "peft_config", {}) or {})
+    unused = loaded - _adapters_in_use(module, model)
+    if unused:  # no wire names them any more: their weights would stay in memory (and in the manager's size)
+        module.delete_adapters(sorted(unused))
+        loaded -= unused
+        model.managed.size_changed()
     pipeline_cls = _lora_pipeline_class(model)
     prefix = getattr(pipeline_cls, "transformer_name", None) or getattr(pipeline_cls, "unet_name", None)
     for lora in model.loras:
@@ -151,6 +166,7 @@ def applied(model: DVModel) -> Iterator[None]:
                                f"model ({type(error).__name__}: {error}).",
                                "a LoRA trained on this model (same size and layers).") from error
         loaded.add(lora.adapter_name)
+        model.managed.size_changed()  # the adapter's weights count in what the manager loads and evicts
     if not model.loras:
         module.disable_lora()
         yield

@@ -1,8 +1,10 @@
 """Offloading and forward chunking for one model wire, set for the runs of DVSampler that use it.
 
 How each cooperates with ComfyUI's memory manager:
-- "ComfyUI decides": the ModelPatcher loads the model whole to the GPU for the run and ComfyUI evicts it when
-  another model needs the room (its usual policy; /free and OOM recovery reach it).
+- "ComfyUI decides": on a GPU, the plan of model_loaders/auto_offload.py: a full load when the model fits the
+  memory the manager can give, else group offloading as below (chosen by measured sizes, logged in one line).
+- "full load": the ModelPatcher loads the model whole to the GPU for the run and ComfyUI evicts it when
+  another model needs the room (its usual policy; /free and OOM recovery reach it), whatever the plan says.
 - "model offload" (diffusers' enable_model_cpu_offload): the same load, then the model is unloaded through
   the memory manager as soon as the run ends, so the VAE decode that follows has the GPU to itself.
 - "group offload" (diffusers' apply_group_offloading, block or leaf level; leaf level without a stream is
@@ -22,7 +24,8 @@ from .. import host
 from ..errors import DVInputError
 from .components import DVModel
 
-OFFLOAD_MODES = ["ComfyUI decides", "model offload", "group offload: block_level", "group offload: leaf_level"]
+OFFLOAD_MODES = ["ComfyUI decides", "full load", "model offload", "group offload: block_level",
+                 "group offload: leaf_level"]
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,12 @@ def check(model: DVModel, spec: DVOffloadSpec) -> None:
     if spec.use_stream and not torch.cuda.is_available():
         raise DVInputError("use_stream", "overlapping transfers with CUDA streams needs a CUDA GPU, and "
                            "none is available.", "use_stream off.")
+    if spec.use_stream and spec.mode.startswith("group") and spec.num_blocks_per_group > 1 \
+            and spec.mode.endswith("block_level"):
+        # diffusers runs streams with one block per group only (it would log a warning and use 1).
+        raise DVInputError("num_blocks_per_group", f"{spec.num_blocks_per_group} blocks per group with use_stream; "
+                           "diffusers prefetches one block at a time on a stream.",
+                           "1 with use_stream, or use_stream off for bigger groups.")
     if spec.use_stream and not spec.mode.startswith("group"):
         raise DVInputError("use_stream", "streams only apply to group offloading.",
                            "a group offload mode, or use_stream off.")
@@ -86,7 +95,8 @@ def _group_offloaded(model: DVModel, spec: DVOffloadSpec) -> Iterator[None]:
     )
 
     module, managed = model.module, model.managed
-    onload, offload = host.torch_device(), host.offload_device()
+    # offload_target: the CPU also under --gpu-only, whose offload device is the GPU (nothing would move).
+    onload, offload = host.torch_device(), host.offload_target()
     host.unload(managed)  # start from the offload device, wherever an earlier run left it
     offload_type = spec.mode.split(": ")[1]
     options = {"num_blocks_per_group": spec.num_blocks_per_group} if offload_type == "block_level" else {}

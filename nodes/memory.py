@@ -31,8 +31,11 @@ class DVOffload:
         return {
             "required": {
                 "model": ("DV_MODEL", {"tooltip": "A model from a loader."}),
-                "offload": (offload.OFFLOAD_MODES, {"default": "ComfyUI decides",
-                                                    "tooltip": "How the weights move between GPU and CPU."}),
+                "offload": (offload.OFFLOAD_MODES, {
+                    "default": "ComfyUI decides",
+                    "tooltip": "How the weights move between GPU and CPU. ComfyUI decides: on a GPU, a full load "
+                    "when the model fits the free memory, else the fastest group offload that fits (logged). full "
+                    "load: always load it whole."}),
                 "num_blocks_per_group": ("INT", {"default": 1, "min": 1, "max": 64,
                                                  "tooltip": "block_level: blocks moved to the GPU together; more "
                                                  "is faster and uses more memory."}),

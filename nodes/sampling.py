@@ -6,7 +6,7 @@ import contextlib
 
 from ..errors import DVInputError, expect_type, finite_number
 from ..families import all_families
-from ..model_loaders import acceleration, lora, offload, step_cache
+from ..model_loaders import acceleration, auto_offload, lora, offload, step_cache
 from ..model_loaders.components import (
     DVVAE,
     DVConditioning,
@@ -293,6 +293,8 @@ class DVSampler:
         from ..samplers.pipeline import current_timestep
 
         with contextlib.ExitStack() as stack:
+            # The plan (and the working memory declared to the manager) comes first: it fails before any weight moves.
+            model = stack.enter_context(auto_offload.for_run(model, width, height, num_frames, guidance_scale))
             for expert in model.experts():  # each denoiser gets its own LoRAs, cache, compile and offload
                 stack.enter_context(lora.applied(expert))
                 stack.enter_context(step_cache.applied(expert, current_timestep, guidance_scale, num_inference_steps))

@@ -52,6 +52,7 @@ class DVVAEDecode:
     def decode(self, vae: DVVAE, samples: dict, decode_chunk_size: int, tiling: str, tile_sample_size: int,
                tile_overlap: float, memory: str = "as set"):
         from .. import host
+        from ..memory.estimate import decode_bytes
         from ..samplers.decode import DecodeSettings
 
         expect_type("vae", vae, DVVAE, "a DV_VAE")
@@ -67,16 +68,24 @@ class DVVAEDecode:
             raise DVInputError("tiling", f"'{tiling}'.", ", ".join(TILING))
         if memory not in MEMORY_MODES:
             raise DVInputError("memory", f"'{memory}'.", ", ".join(MEMORY_MODES))
-        glue = vae.family.load_glue()
+        family_decode = vae.family.load_glue().decode
+
+        def decode(settings):
+            # The decode's working memory declared to the manager, which evicts the DiT (or what else) for it.
+            g = vae.geometry
+            need = decode_bytes(samples["samples"].shape, g.spatial, g.temporal, settings.chunk,
+                                (settings.tile_sample_size or 256) if settings.tiling else 0)
+            with host.working_memory([vae.managed], need):
+                return family_decode(vae, samples, settings)
+
         if memory == "auto":
             from ..samplers import decode_auto
 
-            return (decode_auto.decode(vae, samples,
-                                       lambda settings: glue.decode(vae, samples, settings)),)
+            return (decode_auto.decode(vae, samples, decode),)
         use_tiling = tiling == "on" or (tiling == "auto" and host.torch_device().type != "cpu")
         settings = DecodeSettings(decode_chunk_size, use_tiling, tile_sample_size, tile_overlap)
         try:
-            return (glue.decode(vae, samples, settings),)
+            return (decode(settings),)
         except Exception as error:  # noqa: BLE001 - out-of-memory saves the latent; the rest re-raise
             if not host.is_out_of_memory(error):
                 raise

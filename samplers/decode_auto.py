@@ -9,11 +9,11 @@ from typing import Any
 
 from .. import host
 from ..errors import DVInputError
+from ..memory.estimate import DECODE_BYTES_PER_PIXEL
 from .decode import DecodeSettings
 
-# Bytes of decoder activations per output pixel at the widest layers (128-512 channels at full resolution,
-# a few live at once, fp32/bf16). Deliberately high: a too-small first chunk costs time, a too-big one a retry.
-ACTIVATION_BYTES_PER_PIXEL = 4096
+# Deliberately high: a too-small first chunk costs time, a too-big one a retry.
+ACTIVATION_BYTES_PER_PIXEL = DECODE_BYTES_PER_PIXEL
 TILE_LADDER = (0, 256, 192, 128)  # 0: the VAE's own tile size
 
 
