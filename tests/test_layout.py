@@ -10,7 +10,9 @@ from diffusers_video.families import all_families
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Where naming a family is the point: the families themselves, the tiny model builders, the tests, the
 # benchmarks, and the demo that renders one chosen example.
-FAMILY_HOMES = ("families", "tiny_models", "tests", "benchmarks", "build", ".venv", os.path.join("runner", "demo.py"))
+FAMILY_HOMES = ("families", "tiny_models", "tests", "benchmarks", "build", ".venv", os.path.join("runner", "demo.py"),
+                # the released models' configs: data about named releases, looked up by family id
+                os.path.join("memory", "released.py"))
 
 
 def _pack_files(skip: tuple[str, ...] = ()) -> list[str]:
