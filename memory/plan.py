@@ -89,6 +89,29 @@ def _gb(n: float) -> str:
     return f"{n / GB:.1f} GB"
 
 
+def candidates(sizes: Sequence[ModuleSize], working: int, cuda: bool = True) -> list[tuple[str, int, bool, int]]:
+    """Every plan for these denoiser(s), fastest first, as (mode, blocks per group, stream, predicted peak bytes)."""
+    together = sum(s.total for s in sizes)
+    biggest = max(sizes, key=lambda s: s.total)
+    block = max(sizes, key=lambda s: s.outside_blocks + s.largest_block)
+    leaf = max(s.largest_leaf for s in sizes)
+    found: list[tuple[str, int, bool, int]] = [(FULL, 1, False, together + working)]
+    if len(sizes) > 1:
+        found.append((MODEL_OFFLOAD, 1, False, biggest.total + working))
+    if block.blocks:
+        if cuda:
+            found.append((BLOCK, 1, True, block.outside_blocks + 2 * block.largest_block + working))
+        count = len(block.blocks)
+        for n in sorted({count, count // 2, count // 4, 8, 4, 2, 1}, reverse=True):
+            if 1 <= n <= count:  # the groups are consecutive blocks; the biggest n of them bound the peak
+                group = sum(sorted(block.blocks, reverse=True)[:n])
+                found.append((BLOCK, n, False, block.outside_blocks + group + working))
+    if cuda:
+        found.append((LEAF, 1, True, 2 * leaf + working))
+    found.append((LEAF, 1, False, leaf + working))
+    return found
+
+
 def choose(name: str, sizes: Sequence[ModuleSize], budget: int, working: int, cuda: bool = True,
            vram_state: str = "normal") -> Plan:
     """The fastest plan whose predicted peak fits `budget` bytes, the GPU memory the manager can give the
@@ -99,29 +122,13 @@ def choose(name: str, sizes: Sequence[ModuleSize], budget: int, working: int, cu
     if not sizes:
         raise ValueError("a plan needs at least one denoiser")
     together = sum(s.total for s in sizes)
-    biggest = max(sizes, key=lambda s: s.total)
-    block = max(sizes, key=lambda s: s.outside_blocks + s.largest_block)
-    leaf = max(s.largest_leaf for s in sizes)
-    candidates: list[tuple[str, int, bool, int]] = [(FULL, 1, False, together + working)]
-    if len(sizes) > 1:
-        candidates.append((MODEL_OFFLOAD, 1, False, biggest.total + working))
-    if block.blocks:
-        if cuda:
-            candidates.append((BLOCK, 1, True, block.outside_blocks + 2 * block.largest_block + working))
-        count = len(block.blocks)
-        for n in sorted({count, count // 2, count // 4, 8, 4, 2, 1}, reverse=True):
-            if 1 <= n <= count:  # the groups are consecutive blocks; the biggest n of them bound the peak
-                group = sum(sorted(block.blocks, reverse=True)[:n])
-                candidates.append((BLOCK, n, False, block.outside_blocks + group + working))
-    if cuda:
-        candidates.append((LEAF, 1, True, 2 * leaf + working))
-    candidates.append((LEAF, 1, False, leaf + working))
+    found = candidates(sizes, working, cuda)
     if vram_state == "low":
-        candidates = [c for c in candidates if c[0] != FULL] or candidates
+        found = [c for c in found if c[0] != FULL] or found
     elif vram_state == "no":
-        candidates = [c for c in candidates if c[0] == LEAF]
+        found = [c for c in found if c[0] == LEAF]
     label = " + ".join(f"{s.label} {_gb(s.total)}" for s in sizes)
-    for mode, blocks, stream, peak in candidates:
+    for mode, blocks, stream, peak in found:
         if peak <= budget:
             plan = Plan(mode, blocks, stream, peak, "")
             relation = "<=" if together + working <= budget else ">"
@@ -129,7 +136,7 @@ def choose(name: str, sizes: Sequence[ModuleSize], budget: int, working: int, cu
             line = (f"{name}: {label} (+{_gb(working)} working) {relation} {_gb(budget)} free{why} -> "
                     f"{plan.describe()}, peak {_gb(peak)}")
             return Plan(mode, blocks, stream, peak, line)
-    smallest = min(c[3] for c in candidates)
+    smallest = min(c[3] for c in found)
     raise DVInputError("model", f"{name} does not fit the GPU even streamed layer by layer: {label} needs at "
                        f"least {_gb(smallest)} with {_gb(working)} of working memory, and the memory manager "
                        f"can give {_gb(budget)}.",
