@@ -35,6 +35,11 @@ FAMILY = Family(
     takes_control=True,
     comfy_latent_format="SD15",
     defaults={"num_frames": 16, "fps": 8, "steps": 50, "guidance_scale": 7.5, "width": 512, "height": 512},
+    # Every component in fp16 (motion adapter, ControlNet and SD1.5 checkpoint too), as diffusers' AnimateDiff
+    # guide (api/pipelines/animatediff.md) loads them: `MotionAdapter.from_pretrained("guoyww/animatediff-motion-
+    # adapter-v1-5-2", dtype=torch.float16)`, `AnimateDiffPipeline.from_pretrained(model_id, motion_adapter=adapter,
+    # dtype=torch.float16)`; its Text2Video-Zero and ControlNet recipes likewise (`torch_dtype=torch.float16`).
+    component_dtypes={"*": "fp16"},
 )
 
 # The diffusers guide's scheduler for AnimateDiff: DDIM on SD1.5's betas, linear schedule, linspace steps.

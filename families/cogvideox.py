@@ -51,6 +51,10 @@ FAMILY = Family(
         "height": 480,
         "max_sequence_length": 226,
     },
+    # No component_dtypes: the device default (bf16 where supported) for every component. The diffusers CogVideoX
+    # guide (api/pipelines/cogvideox.md) loads CogVideoX-5b in `dtype=torch.bfloat16` and CogVideoX-2b in
+    # `dtype=torch.float16`; the model cards list "BF16 (Recommended), FP16, FP32" for 5B and "FP16*
+    # (Recommended), BF16, FP32" for 2B, so both run in either. Pick dtype fp16 for 2b to match its card.
     notes="CogVideoX 1.5 pads an odd number of latent frames to its temporal patch size; the padding is "
     "generated and dropped before decoding.",
 )

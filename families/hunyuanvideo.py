@@ -49,6 +49,10 @@ FAMILY = Family(
                    "distilled (embedded) guidance, which needs no negative prompt.", 1.0, 30.0, 0.1),
     ),
     options_node="DVHunyuanVideoOptions",
+    # The diffusers HunyuanVideo guide's table of recommended inference values (api/pipelines/hunyuan_video.md):
+    # "text encoder dtype | torch.float16", "transformer dtype | torch.bfloat16", "vae dtype | torch.float16".
+    # The transformer takes the device default (bf16 where supported); both text encoders (Llama, CLIP) fp16.
+    component_dtypes={"text_encoder": "fp16", "vae": "fp16"},
     notes="guidance_scale is the distilled guidance embedded in the model: the negative prompt is only used when "
     "DVHunyuanVideoOptions sets true_cfg_scale above 1 (twice the compute). The prompt template's token count is "
     "measured with the loaded tokenizer rather than the fixed 95 of Llama-3's.",

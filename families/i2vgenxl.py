@@ -42,6 +42,9 @@ FAMILY = Family(
                    1, 60, 1),
     ),
     options_node="DVI2VGenXLOptions",
+    # The whole pipeline in fp16, as diffusers' video generation guide (using-diffusers/text-img2vid.md) loads
+    # it: `I2VGenXLPipeline.from_pretrained("ali-vilab/i2vgen-xl", torch_dtype=torch.float16, variant="fp16")`.
+    component_dtypes={"*": "fp16"},
 )
 
 # ali-vilab/i2vgen-xl's scheduler (the original code's cosine schedule, v-prediction, zero terminal SNR).

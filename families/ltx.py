@@ -60,6 +60,10 @@ FAMILY = Family(
                    "Only acts with guidance_scale > 1.", 0.0, 1.0, 0.05),
     ),
     options_node="DVLTXOptions",
+    # The diffusers LTX-Video guide (api/pipelines/ltx_video.md): "The recommended dtype for the transformer, VAE,
+    # and text encoder is `torch.bfloat16`. The VAE and text encoder can also be `torch.float32` or
+    # `torch.float16`": bf16 for all (the device default), and the transformer not in fp16.
+    fp16_overflows=True,
 )
 
 # LTX-Video's released scheduler: FlowMatch Euler with resolution-dependent (dynamic) shifting, as its

@@ -49,6 +49,12 @@ FAMILY = Family(
     # Model card: 848x480, 30 fps, 64 steps, guidance 4.5; its 84 frames is not 6k+1, so 85.
     defaults={"num_frames": 85, "fps": 30, "steps": 64, "guidance_scale": 4.5, "width": 848, "height": 480,
               "max_sequence_length": 256},
+    # The diffusers Mochi guide (api/pipelines/mochi.md) loads the full-precision weights (`MochiPipeline.
+    # from_pretrained("genmo/mochi-1-preview")`, fp32) and runs the DiT under bf16 autocast; "The text encoder
+    # and VAE use `torch.float32`, while the DiT uses `torch.bfloat16`" in Genmo's reference. The VAE follows
+    # (chunked decoding keeps its memory in bounds); the T5-XXL encoder keeps the device default, since in fp32
+    # it needs 19 GB (4.7B parameters): pick text_encoder_dtype fp32 on DVPipelineLoader to match the reference.
+    component_dtypes={"vae": "fp32"},
     notes="The model card's 84 frames is not a count Mochi produces (6k+1); 85 is the nearest above. "
     "Sampling uses Mochi's own linear-quadratic sigmas and a transformer that counts time from noise to data, "
     "so the scheduler is FlowMatch Euler with the model's inverted sigmas (others are refused).",

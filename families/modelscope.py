@@ -28,6 +28,10 @@ FAMILY = Family(
     order=90,
     comfy_latent_format="SD15",
     defaults={"num_frames": 16, "fps": 8, "steps": 25, "guidance_scale": 9.0, "width": 256, "height": 256},
+    # The whole pipeline in fp16, as diffusers' text-to-video guide (api/pipelines/text_to_video.md) loads it:
+    # `DiffusionPipeline.from_pretrained("damo-vilab/text-to-video-ms-1.7b", torch_dtype=torch.float16,
+    # variant="fp16")`.
+    component_dtypes={"*": "fp16"},
 )
 
 # damo-vilab/text-to-video-ms-1.7b's scheduler.

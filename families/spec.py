@@ -116,6 +116,13 @@ class Family:
     # (single file's meta tensors, loaded as a second expert) -> why the Hub config diffusers would pick for it
     # is the wrong release, or None: such files need a local config folder.
     single_file_hub_refusal: Callable[[Mapping[str, Any], bool], str | None] | None = None
+    # Precision on a GPU (memory/precision.py): role ("denoiser", "vae", "text_encoder", "image_encoder", or
+    # "*" for every other) -> "fp32" / "bf16" / "fp16" / "auto", where the family's diffusers guide or model
+    # card loads a component in a dtype of its own (Wan's VAE in fp32); unnamed roles get bf16, else fp16.
+    component_dtypes: Mapping[str, str] = field(default_factory=dict)
+    # The denoiser overflows to NaN/inf in fp16: "auto" gives it fp32 where bf16 is missing, and an fp16 choice
+    # is loaded with a warning.
+    fp16_overflows: bool = False
 
     def resolved(self, configs: Mapping[str, Any]) -> Family:
         """This family as the variant the configs show (itself when it has none that matches)."""

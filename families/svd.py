@@ -41,6 +41,10 @@ FAMILY = Family(
                    "DVSampler's guidance_scale (the pipeline's max_guidance_scale) at the last.", 0.0, 30.0, 0.1),
     ),
     options_node="DVSVDOptions",
+    # The whole pipeline in fp16, as diffusers' video generation guide (using-diffusers/text-img2vid.md) and
+    # SVD guide load it: `StableVideoDiffusionPipeline.from_pretrained("stabilityai/stable-video-diffusion-
+    # img2vid-xt", torch_dtype=torch.float16, variant="fp16")`.
+    component_dtypes={"*": "fp16"},
 )
 
 # stable-video-diffusion-img2vid-xt's scheduler.

@@ -90,6 +90,14 @@ FAMILY = Family(
                    -1.0, 30.0, 0.1),
     ),
     options_node="DVWanOptions",
+    # The diffusers Wan guide (api/pipelines/wan.md) loads `vae = AutoModel.from_pretrained(..., subfolder="vae",
+    # dtype=torch.float32)` beside a bf16 transformer and text encoder ("Set the AutoencoderKLWan dtype to
+    # torch.float32 for better decoding quality"), and in image-to-video `image_encoder =
+    # CLIPVisionModel.from_pretrained(..., subfolder="image_encoder", dtype=torch.float32)`.
+    component_dtypes={"vae": "fp32", "image_encoder": "fp32"},
+    # The guide runs the DiT in bf16 only, and diffusers keeps its norms, rope and time embedder in fp32
+    # (WanTransformer3DModel._keep_in_fp32_modules): in fp16 the activations overflow to NaN frames.
+    fp16_overflows=True,
 )
 
 # Wan2.1-T2V's scheduler: UniPC on flow sigmas, shift 3.0 (the model card's value for 480p; 5.0 for 720p).

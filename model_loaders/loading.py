@@ -9,25 +9,50 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
 import os
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from .. import host
 from ..errors import DVInputError
 from ..families import Family, all_families, family_for_class, task_for_pipeline
+from ..memory import precision
 from . import file_checks, single_file, storage
 from .components import DVVAE, DVModel, DVSchedulerSpec, DVTextEncoder, geometry_from_config
 
-DTYPES = ["auto", "fp32", "bf16", "fp16"]  # a list: ComfyUI treats only lists as combos
-TRUSTED_LIBRARIES = ("diffusers", "transformers")
-
-
-def torch_dtype(name: str):
+if TYPE_CHECKING:
     import torch
 
-    if name == "auto":
-        return host.default_dtype()
-    return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[name]
+DTYPES = list(precision.CHOICES)  # a list: ComfyUI treats only lists as combos
+TRUSTED_LIBRARIES = ("diffusers", "transformers")
+# DVPipelineLoader's dtype inputs of the components besides the denoiser, by the role each sets.
+COMPONENT_DTYPE_INPUTS = {"vae": "vae_dtype", "text_encoder": "text_encoder_dtype",
+                          "image_encoder": "image_encoder_dtype"}
+
+log = logging.getLogger("DiffusersVideo")
+_WARNED: set[tuple[str, str, str]] = set()
+
+
+def component_dtype(family: Family | None, role: str, dtype_name: str, input_name: str = "dtype") -> torch.dtype:
+    """The torch dtype of one component on this machine's device (memory/precision.py); a warning about the
+    choice (fp16 for a DiT that overflows in it) is logged once per family, role and dtype."""
+    dtype, warning = precision.component_dtype(family, role, dtype_name, host.torch_device(), input_name=input_name)
+    key = (family.id if family else "", role, str(dtype))
+    if warning and key not in _WARNED:
+        _WARNED.add(key)
+        log.warning("DiffusersVideo: %s", warning)
+    return dtype
+
+
+def torch_dtype(name: str) -> torch.dtype:
+    """A dtype widget's value for a component of no known family ("auto": the device's default)."""
+    return component_dtype(None, precision.DENOISER, name)
+
+
+def _role(loader_role: str) -> str:
+    """The precision role of a loader role ("model" is the denoiser)."""
+    return precision.DENOISER if loader_role == "model" else loader_role
 
 
 def read_json(path: str, input_name: str = "model") -> dict[str, Any]:
@@ -127,11 +152,20 @@ def _is_module_class(cls: type) -> bool:
     return isinstance(cls, type) and issubclass(cls, torch.nn.Module)
 
 
-def load_pipeline_folder(name: str, dtype_name: str, input_name: str = "model",
-                         weights: str = "as dtype") -> dict[str, Any]:
+def load_pipeline_folder(name: str, dtype_name: str, input_name: str = "model", weights: str = "as dtype",
+                         component_dtypes: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Every component of one diffusers folder, each registered with the memory manager; `weights` is the
-    storage of the denoiser (and, for 4-bit, the text encoder): see storage.py."""
+    storage of the denoiser (and, for 4-bit, the text encoder): see storage.py.
+
+    Precision: `dtype_name` is the denoiser's, and every other component's unless `component_dtypes` (role ->
+    dtype name, the roles of COMPONENT_DTYPE_INPUTS) gives it one of its own other than "auto"; "auto" is the
+    family's guide default for each component (memory/precision.py)."""
     storage.check(weights)
+    overrides = dict(component_dtypes or {})
+    for role, value in {precision.DENOISER: dtype_name, **overrides}.items():
+        if value not in precision.CHOICES:
+            raise DVInputError(COMPONENT_DTYPE_INPUTS.get(role, "dtype"), f"unknown dtype '{value}'.",
+                               ", ".join(precision.CHOICES) + ".")
     path = _resolve("diffusers", name, input_name)
     index_path = os.path.join(path, "model_index.json")
     if not os.path.isfile(index_path):
@@ -143,7 +177,7 @@ def load_pipeline_folder(name: str, dtype_name: str, input_name: str = "model",
     if family is None:
         raise DVInputError(input_name, f"'{name}' is a {pipeline_class} folder, which this pack does not run.",
                            f"folders of {supported_pipelines()}.")
-    dtype = torch_dtype(dtype_name)
+    precise = _precision_family(path, family)
     loaded: dict[str, Any] = {}
     for sub, spec in index.items():
         if sub.startswith("_") or not is_component_entry(spec) or spec[0] is None:
@@ -153,6 +187,10 @@ def load_pipeline_folder(name: str, dtype_name: str, input_name: str = "model",
         subdir = os.path.join(path, sub)
         if _is_module_class(cls):
             denoiser = class_name in family.model_classes  # every expert of a two-expert model too
+            role = precision.role_of(sub, denoiser)
+            own = overrides.get(role, "auto")
+            dtype = (component_dtype(precise, role, own, COMPONENT_DTYPE_INPUTS.get(role, "dtype")) if own != "auto"
+                     else component_dtype(precise, role, dtype_name))
             quantized = denoiser or sub == "text_encoder"
             config = storage.quantization_config(weights, library, dtype) if quantized else None
             extra = {"quantization_config": config} if config is not None else {}
@@ -204,6 +242,15 @@ def family_of_choice(loader: str, name: str) -> Family | None:
     return None
 
 
+def _precision_family(folder: str, fallback: Family | None) -> Family | None:
+    """The family and variant whose precision defaults apply to a component of `folder` (a pipeline folder):
+    read from its configs, else `fallback`. A damaged config is left to the loading that reads it."""
+    try:
+        return _family_of_pipeline_folder(folder) or fallback
+    except (OSError, ValueError):
+        return fallback
+
+
 def _family_of_pipeline_folder(path: str) -> Family | None:
     """A diffusers folder's family and variant from its config files alone (no weights read)."""
     index_path = os.path.join(path, "model_index.json")
@@ -251,18 +298,26 @@ def load_sd15_checkpoint(name: str, dtype_name: str, input_name: str = "ckpt_nam
             raise DVInputError("config", f"'{config}' is a {class_name or 'folder without model_index.json'}, "
                                "not a Stable Diffusion 1.5 folder.",
                                f"an SD1.5 diffusers folder, or '{single_file.CONFIG_FROM_HUB}'.")
+    family = family_for_class("StableDiffusionPipeline")
+    dtype = component_dtype(family, precision.DENOISER, dtype_name)
     try:
-        pipe = StableDiffusionPipeline.from_single_file(path, config=folder, dtype=torch_dtype(dtype_name),
+        pipe = StableDiffusionPipeline.from_single_file(path, config=folder, dtype=dtype,
                                                         safety_checker=None, requires_safety_checker=False)
     except Exception as error:  # noqa: BLE001 - hub, config and shape errors all end here
         raise DVInputError("config" if folder else input_name, f"'{name}' could not be loaded "
                            f"({type(error).__name__}: {file_checks.plain(str(error))}).",
                            "an SD1.5 diffusers folder in 'config' (needed offline; e.g. stable-diffusion-v1-5), or "
                            "the network for the Hugging Face default.") from error
-    components = {key: value.eval() if _is_module_class(type(value)) else value
+    components = {key: _in_role_dtype(value.eval(), family, precision.role_of(key, key == "unet"), dtype_name)
+                  if _is_module_class(type(value)) else value
                   for key, value in pipe.components.items() if value is not None}
-    family = family_for_class("StableDiffusionPipeline")
     return {"family": family, "task": "sd15", "components": components, "source": name}
+
+
+def _in_role_dtype(module: Any, family: Family | None, role: str, dtype_name: str) -> Any:
+    """A component loaded in another role's dtype (a checkpoint converts at one dtype), cast to its own."""
+    dtype = component_dtype(family, role, dtype_name)
+    return module if module.dtype == dtype else module.to(dtype=dtype)
 
 
 # Components that belong with the text encoder (a second encoder and tokenizer, as HunyuanVideo has).
@@ -321,6 +376,8 @@ def wrap_components(loaded: dict[str, Any]) -> dict[str, Any]:
 
 
 def _load_subfolder(name: str, role: str, input_name: str, dtype_name: str):
+    """(module, class name, path) of one subfolder, in the dtype its family's guide gives its role under
+    "auto" (memory/precision.py)."""
     path = _resolve("diffusers", name, input_name)
     config_path = os.path.join(path, "config.json")
     if not os.path.isfile(config_path):
@@ -333,7 +390,9 @@ def _load_subfolder(name: str, role: str, input_name: str, dtype_name: str):
                            "of a supported family.", ", ".join(sorted(_all_classes(role))) + ".")
     library = "transformers" if role == "text_encoder" else "diffusers"
     cls = _component_class(library, class_name, input_name)
-    module = _from_pretrained(cls, path, name.rstrip("/"), library, input_name, dtype=torch_dtype(dtype_name))
+    family = _precision_family(os.path.dirname(path), family_for_class(class_name))
+    dtype = component_dtype(family, _role(role), dtype_name)
+    module = _from_pretrained(cls, path, name.rstrip("/"), library, input_name, dtype=dtype)
     return module.eval(), class_name, path
 
 
@@ -398,7 +457,8 @@ def _single_file(name: str, kind: str, role: str, config: str, dtype_name: str, 
         if reason:
             raise DVInputError("config", f"'{name}': {reason}",
                                f"a local diffusers folder of the same {detected.label} release in 'config'.")
-    module, family = single_file.load(path, role, folder, torch_dtype(dtype_name), input_name, subfolder)
+    dtype = component_dtype(detected, _role(role), dtype_name)
+    module, family = single_file.load(path, role, folder, dtype, input_name, subfolder)
     return module, family, folder
 
 
@@ -451,7 +511,7 @@ def load_model(name: str, dtype_name: str, input_name: str = "model", config: st
                            "0 (from the config), or a second expert in 'model_2'.")
     for loaded in (module, module_2):
         if loaded is not None:
-            storage.apply_after_load(loaded, weights, torch_dtype(dtype_name))
+            storage.apply_after_load(loaded, weights, loaded.dtype)  # the compute dtype it was loaded in
     family = family.resolved({"pipeline": config_entries, "denoiser": dict(module.config),
                               "denoisers": 1 + len(more)})
     return DVModel(host.ManagedModule(module, name), family, geometry, name, scheduler, more_denoisers=more,
@@ -486,12 +546,13 @@ def load_text_encoder(name: str, dtype_name: str, input_name: str = "text_encode
         tokenizer = _from_pretrained(_component_class(tok_spec[0], tok_spec[1], input_name), tok_dir,
                                      f"{os.path.dirname(name.rstrip('/'))}/{os.path.basename(tok_dir)}",
                                      tok_spec[0], input_name)
-    extras = _second_text_encoder(os.path.dirname(path), index, name, sub, dtype_name, input_name)
+    extras = _second_text_encoder(os.path.dirname(path), index, name, sub, dtype_name, input_name,
+                                  _precision_family(os.path.dirname(path), family))
     return DVTextEncoder(host.ManagedModule(module, name), tokenizer, family, name, extras)
 
 
 def _second_text_encoder(folder: str, index: dict[str, Any], name: str, sub: str, dtype_name: str,
-                         input_name: str) -> dict[str, Any]:
+                         input_name: str, family: Family | None = None) -> dict[str, Any]:
     """text_encoder_2 / tokenizer_2 beside a folder's first text encoder (HunyuanVideo's CLIP), which the
     family's prompt encoding needs together with it; nothing for other folders."""
     if sub != "text_encoder":
@@ -503,7 +564,8 @@ def _second_text_encoder(folder: str, index: dict[str, Any], name: str, sub: str
             continue
         cls = _component_class(spec[0], spec[1], input_name)
         shown = f"{os.path.dirname(name.rstrip('/'))}/{key}"
-        value = (_from_pretrained(cls, subdir, shown, spec[0], input_name, dtype=torch_dtype(dtype_name)).eval()
+        dtype = component_dtype(family, precision.role_of(key, False), dtype_name)
+        value = (_from_pretrained(cls, subdir, shown, spec[0], input_name, dtype=dtype).eval()
                  if _is_module_class(cls) else _from_pretrained(cls, subdir, shown, spec[0], input_name))
         extras[key] = _managed_or_plain(value, f"{os.path.dirname(name.rstrip('/'))}/{key}")
     return extras
@@ -523,7 +585,8 @@ def load_controlnet(name: str, dtype_name: str, input_name: str = "controlnet"):
     from diffusers import ControlNetModel
 
     path = _resolve("controlnet", name, input_name)
-    dtype = torch_dtype(dtype_name)
+    # ControlNets run beside the UNet of a family that takes them (SD1.5): that family's guide dtype.
+    dtype = component_dtype(next((f for f in all_families() if f.takes_control), None), "controlnet", dtype_name)
     if os.path.isdir(path):
         class_name = read_json(os.path.join(path, "config.json"), input_name).get("_class_name")
         if class_name != "ControlNetModel":
@@ -567,7 +630,7 @@ def load_motion_adapter(name: str, dtype_name: str, input_name: str = "motion_ad
     from diffusers import MotionAdapter
 
     path = _resolve("animatediff_models", name, input_name)
-    dtype = torch_dtype(dtype_name)
+    dtype = component_dtype(family_for_class("UNetMotionModel"), "motion_adapter", dtype_name)
     if os.path.isdir(path):
         class_name = read_json(os.path.join(path, "config.json"), input_name).get("_class_name")
         if class_name != "MotionAdapter":

@@ -6,13 +6,38 @@ from ..model_loaders import loading, storage
 
 CATEGORY = "DiffusersVideo/loaders"
 
+AUTO_DTYPE = ("auto: the family's guide default for this component: fp32 on CPU; on a GPU the dtype the "
+              "family's diffusers guide loads it in (e.g. Wan's VAE fp32, SVD/AnimateDiff fp16), else bf16 where "
+              "the GPU supports it, else fp16 (fp32 for DiTs that overflow in fp16, such as Wan).")
+
 DTYPE_INPUT = (
     loading.DTYPES,
     {
         "default": "auto",
-        "tooltip": "Weight dtype. auto: fp32 on CPU, bf16 on GPUs that support it, else fp16.",
+        "tooltip": "Weight dtype. " + AUTO_DTYPE,
     },
 )
+
+PIPELINE_DTYPE_INPUT = (
+    loading.DTYPES,
+    {
+        "default": "auto",
+        "tooltip": "Weight dtype of the denoiser (DiT/UNet), and of every other component whose own *_dtype "
+        "input is auto. " + AUTO_DTYPE,
+    },
+)
+
+
+def component_dtype_input(component: str, example: str) -> tuple:
+    return (
+        loading.DTYPES,
+        {
+            "default": "auto",
+            "tooltip": f"Weight dtype of the {component}. auto: as 'dtype', whose auto is the family's guide "
+            f"default ({example}).",
+        },
+    )
+
 
 def config_input() -> tuple:
     return (
@@ -50,14 +75,21 @@ class DVPipelineLoader:
                     loading.list_pipeline_folders(),
                     {"tooltip": "A folder under models/diffusers that holds a model_index.json."},
                 ),
-                "dtype": DTYPE_INPUT,
+                "dtype": PIPELINE_DTYPE_INPUT,
             },
-            "optional": {"weights": storage.STORAGE_INPUT},
+            "optional": {
+                "weights": storage.STORAGE_INPUT,
+                "vae_dtype": component_dtype_input("VAE", "e.g. fp32 for Wan and Mochi-1, fp16 for HunyuanVideo"),
+                "text_encoder_dtype": component_dtype_input("text encoder(s)", "e.g. fp16 for HunyuanVideo"),
+                "image_encoder_dtype": component_dtype_input("image encoder, where the model has one",
+                                                             "e.g. fp32 for Wan2.1 image-to-video"),
+            },
         }
 
-    def load(self, model: str, dtype: str, weights: str = "as dtype"):
-        parts = loading.wrap_components(loading.load_pipeline_folder(model, dtype, "model",
-                                                                     weights))
+    def load(self, model: str, dtype: str, weights: str = "as dtype", vae_dtype: str = "auto",
+             text_encoder_dtype: str = "auto", image_encoder_dtype: str = "auto"):
+        own = {"vae": vae_dtype, "text_encoder": text_encoder_dtype, "image_encoder": image_encoder_dtype}
+        parts = loading.wrap_components(loading.load_pipeline_folder(model, dtype, "model", weights, own))
         return parts["model"], parts["vae"], parts["text_encoder"], parts["scheduler"]
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import host
+from . import finite
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,7 @@ def step_callback(total_steps: int, previewer: Callable[[Any], Any] | None,
     progress = host.Progress(total_steps, desc="sampling")
 
     def on_step_end(pipe, step: int, timestep, tensors: dict[str, Any]) -> dict[str, Any]:
+        finite.check_latents(pipe, step, tensors.get("latents"))  # NaN/inf (an fp16 overflow): stop, say so
         preview = None
         if previewer is not None and "latents" in tensors:
             x0 = (predicted or {}).pop("x0", None)
