@@ -222,7 +222,7 @@ def unload(managed: ManagedModule) -> None:
             if loaded.model is managed.patcher:
                 loaded.model_unload()
                 _mm.current_loaded_models.remove(loaded)
-        if managed.device.type != "cpu" and managed.offloaded_to is None:
+        if managed.offloaded_to is None and managed.device == torch_device():  # still there: --gpu-only
             managed.module.to(torch.device("cpu"))
         return
     managed.module.to(offload_device())
