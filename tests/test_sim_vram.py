@@ -90,3 +90,27 @@ def test_a_reserve_is_kept_free(recorded):
         return [e for e in events if e[:2] == ["unload", "text_encoder"]][0][2]
 
     assert left("reserve-vram=4") < left("normal")
+
+
+def test_a_plain_patcher_also_where_dynamic_vram_is_on(monkeypatch):
+    """ComfyUI 0.33 with comfy-aimdo swaps CoreModelPatcher for ModelPatcherDynamic, which streams comfy.ops
+    layers a diffusers module does not have: the pack keeps the plain ModelPatcher there (host.ManagedModule)."""
+    import torch
+    from diffusers_video import host
+    from sim_vram import standin
+
+    class Dynamic(standin.ModelPatcher):
+        pass
+
+    for name in ("comfy", "comfy.model_patcher"):  # restored after the test, as the fixture above does
+        if name in sys.modules:
+            monkeypatch.setitem(sys.modules, name, sys.modules[name])
+        else:
+            monkeypatch.delitem(sys.modules, name, raising=False)
+            monkeypatch.setitem(sys.modules, name, None)
+    sys.modules.pop("comfy"), sys.modules.pop("comfy.model_patcher")
+    monkeypatch.setattr(host, "IN_COMFY", True)
+    monkeypatch.setattr(host, "_mm", standin.installed())
+    monkeypatch.setattr(standin, "CoreModelPatcher", Dynamic, raising=False)
+    managed = host.ManagedModule(torch.nn.Linear(2, 2), "probe")
+    assert type(managed.patcher) is standin.ModelPatcher
