@@ -1,10 +1,13 @@
-"""CogVideoX (THUDM): text-, image- and video-to-video with a T5 encoder, a DiT and a causal 3D VAE.
+"""CogVideoX (THUDM): text-, image- and video-to-video with a T5 encoder, a DiT and a causal 3D VAE; and
+CogVideoX-Fun control (alibaba-pai), whose transformer follows a control video (pose, depth, edges...).
 
 CogVideoX glue: how DVTextEncode, DVSampler and DVVAEDecode drive diffusers' CogVideoX pipeline and VAE."""
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 from typing import Any
 
 from .. import host
@@ -23,6 +26,7 @@ FAMILY = Family(
         "t2v": "CogVideoXPipeline",
         "i2v": "CogVideoXImageToVideoPipeline",
         "v2v": "CogVideoXVideoToVideoPipeline",
+        "control": "CogVideoXFunControlPipeline",  # CogVideoX-Fun control: the DVSampler's 'video' guides it
     },
     model_classes=("CogVideoXTransformer3DModel",),
     vae_classes=("AutoencoderKLCogVideoX",),
@@ -132,10 +136,37 @@ def size_multiple(model: DVModel) -> int:
     return model.geometry.spatial * int(model.module.config.patch_size)
 
 
-def is_image_to_video_model(model: DVModel) -> bool:
-    """CogVideoX-5b-I2V's transformer takes the image latents beside the noise: twice the channels."""
+def _doubled_input(model: DVModel) -> bool:
     config = model.module.config
     return int(config.in_channels) == 2 * int(config.out_channels)
+
+
+def _folder_pipeline_class(model: DVModel) -> str:
+    """The `_class_name` of the model_index.json of the diffusers folder the model came from (the folder itself,
+    or the parent of a transformer subfolder loaded alone); "" when there is none (single files)."""
+    path = host.resolve_in_folder("diffusers", model.source) if model.source else None
+    if not path:
+        return ""
+    for folder in (path, os.path.dirname(path)):
+        index = os.path.join(folder, "model_index.json")
+        if os.path.isfile(index):
+            try:
+                with open(index, encoding="utf-8") as f:
+                    return str(json.load(f).get("_class_name", ""))
+            except (OSError, ValueError):
+                return ""
+    return ""
+
+
+def is_fun_control_model(model: DVModel) -> bool:
+    """CogVideoX-Fun control takes the control video's latents beside the noise (twice the channels, as the
+    I2V model does with its image): told apart from I2V by its folder's pipeline class."""
+    return _doubled_input(model) and _folder_pipeline_class(model) == COGVIDEOX.pipeline_classes["control"]
+
+
+def is_image_to_video_model(model: DVModel) -> bool:
+    """CogVideoX-5b-I2V's transformer takes the image latents beside the noise: twice the channels."""
+    return _doubled_input(model) and not is_fun_control_model(model)
 
 
 STRENGTH_DEFAULT = 0.8  # the options widget's default: saved workflows carry it whatever the task
@@ -146,6 +177,12 @@ def _check_strength_applies(task: str, inputs: SampleInputs) -> None:
     if task == "v2v" or "strength" not in (inputs.options or {}):
         return
     strength = float(inputs.option("strength", STRENGTH_DEFAULT))
+    if task == "control":
+        if strength != STRENGTH_DEFAULT:
+            raise DVInputError("options", f"the options set a video-to-video strength of {strength}, but a "
+                               "CogVideoX-Fun control model follows its control video rather than repainting it.",
+                               f"strength back at its default {STRENGTH_DEFAULT}.")
+        return
     if strength != STRENGTH_DEFAULT:
         raise DVInputError("options", f"the options set a video-to-video strength of {strength}, but no video is "
                            "wired in, so it cannot apply.",
@@ -157,7 +194,10 @@ def _check_strength_applies(task: str, inputs: SampleInputs) -> None:
 
 def check_inputs(model: DVModel, params: SampleParams,
                  inputs: SampleInputs) -> tuple[str, DVConditioning]:
-    """Validate a run and tell which task it is: "t2v", "i2v" (an image wired) or "v2v" (a video wired)."""
+    """Validate a run and tell which task it is: "t2v", "i2v" (an image wired), "v2v" (a video wired) or
+    "control" (a CogVideoX-Fun control model, its control video wired into 'video')."""
+    if is_fun_control_model(model):
+        return _check_control_inputs(model, params, inputs)
     if inputs.image is not None and inputs.video is not None:
         raise DVInputError("video", "both an image and a video are wired in.",
                            "an image for image-to-video, or a video for video-to-video.")
@@ -182,6 +222,7 @@ def check_inputs(model: DVModel, params: SampleParams,
                                f"{params.width}x{params.height} is not possible.",
                                f"width {size[0]}, height {size[1]}.")
     _check_strength_applies(task, inputs)
+    _check_text(model, cond)
     if task == "v2v":
         strength = float(inputs.option("strength", STRENGTH_DEFAULT))
         if int(params.num_inference_steps * strength) < 1:
@@ -192,6 +233,11 @@ def check_inputs(model: DVModel, params: SampleParams,
         if frames < params.num_frames:
             raise DVInputError("video", f"{frames} frames wired in, fewer than num_frames {params.num_frames}.",
                                f"num_frames at most {frames} (4k+1), or a longer video.")
+    return task, cond
+
+
+def _check_text(model: DVModel, cond: DVConditioning) -> None:
+    config = model.module.config
     text_dim = int(config.text_embed_dim)
     got = int(cond.embeds["prompt_embeds"].shape[-1])
     if got != text_dim:
@@ -205,7 +251,44 @@ def check_inputs(model: DVModel, params: SampleParams,
     if fixed_positions and seq != max_seq:
         raise DVInputError("conditioning", f"the prompt was encoded to {seq} tokens, but this transformer "
                            f"was trained with {max_seq}.", f"max_sequence_length {max_seq} in DVTextEncode.")
-    return task, cond
+
+
+def _check_control_inputs(model: DVModel, params: SampleParams, inputs: SampleInputs) -> tuple[str, DVConditioning]:
+    """CogVideoX-Fun control: one control frame per output frame in 'video', no image, a VAE to encode them."""
+    if inputs.image is not None:
+        raise DVInputError("image", f"'{model.source}' is a CogVideoX-Fun control model; it follows a control video "
+                           "and takes no image.", "disconnect 'image'; wire the control frames into 'video'.")
+    if inputs.video is None:
+        raise DVInputError("video", f"'{model.source}' is a CogVideoX-Fun control model and needs a control video.",
+                           f"{params.num_frames} control frames (pose, depth, edges...) as an IMAGE wired into "
+                           "'video'.")
+    frames = int(inputs.video.shape[0])
+    if frames != params.num_frames:
+        raise DVInputError("video", f"{frames} control frames wired in, but num_frames is {params.num_frames}; "
+                           "CogVideoX-Fun control takes one control frame per output frame.",
+                           f"exactly {params.num_frames} control frames (or num_frames {frames} if that is 4k+1).")
+    if inputs.vae is None:
+        raise DVInputError("vae", "CogVideoX-Fun control encodes its control video with the VAE, and none is wired "
+                           "in.", "the VAE from the same folder.")
+    cond = require_conditioning(model, inputs)
+    check_common(model, cond, params, size_multiple(model))
+    config = model.module.config
+    latent_frames = (params.num_frames - 1) // model.geometry.temporal + 1
+    patch_t = config.patch_size_t
+    if patch_t and latent_frames % patch_t:
+        # Unlike the other tasks, the control pipeline cannot pad: its control latents are the video's own.
+        raise DVInputError("num_frames", f"{params.num_frames} frames are {latent_frames} latent frames, not a "
+                           f"multiple of this transformer's temporal patch {patch_t}.",
+                           f"num_frames with a multiple of {patch_t} latent frames.")
+    if config.use_learned_positional_embeddings:
+        size = (config.sample_width * model.geometry.spatial, config.sample_height * model.geometry.spatial)
+        if (params.width, params.height) != size:
+            raise DVInputError("width", f"this model learned its positions at {size[0]}x{size[1]} only; "
+                               f"{params.width}x{params.height} is not possible.",
+                               f"width {size[0]}, height {size[1]}.")
+    _check_strength_applies("control", inputs)
+    _check_text(model, cond)
+    return "control", cond
 
 
 
@@ -250,12 +333,15 @@ def sample(model: DVModel, scheduler: DVSchedulerSpec, params: SampleParams,
         call_kwargs["video"] = pipeline_frames("video", inputs.video, params.height, params.width, inputs.options,
                                                params.num_frames)
         call_kwargs["strength"] = float(inputs.option("strength", 0.8))
+    elif task == "control":  # the pipeline takes num_frames from the control video
+        call_kwargs["control_video"] = pipeline_frames("video", inputs.video, params.height, params.width,
+                                                       inputs.options, params.num_frames, same_aspect=True)
     else:
         call_kwargs["num_frames"] = params.num_frames
     if task == "i2v":
         call_kwargs["image"] = pipeline_image("image", inputs.image, params.height, params.width, inputs.options)
     latents = run_denoise(pipe, call_kwargs, params, model.family.comfy_latent_format, _to_bcfhw)
-    if task != "v2v" and patch_t and latent_frames % patch_t:
+    if task not in ("v2v", "control") and patch_t and latent_frames % patch_t:
         latents = latents[:, latents.shape[1] - latent_frames:]  # the pipeline's own padding is at the front
     return {
         "samples": _to_bcfhw(latents).to(host.intermediate_device()),

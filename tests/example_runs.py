@@ -15,6 +15,8 @@ TINY_RUNS = {
                                                    "num_frames": 9}),
     "cogvideox_video_to_video": ("cogvideox", {"num_inference_steps": 3, "width": 64, "height": 48,
                                                "num_frames": 9}),
+    "cogvideox_fun_control": ("cogvideox_fun_control", {"num_inference_steps": 2, "width": 64, "height": 48,
+                                                        "num_frames": 9}),
     "wan_image_to_video": ("wan_i2v", {"num_inference_steps": 2, "width": 32, "height": 32, "num_frames": 5}),
     "wan_text_to_video": ("wan", {"num_inference_steps": 2, "width": 64, "height": 48, "num_frames": 9}),
     # 4 steps: the tiny schedule crosses boundary_ratio, so both experts run.

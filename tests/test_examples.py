@@ -77,7 +77,8 @@ def test_example_runs_through_dv_run(name, tiny_models_dir, tmp_path, monkeypatc
         assert len(shape) in (4, 5), (fmt, shape)
         factor = sampler_inputs["height"] // shape[-2]
         assert shape[-2] * factor == sampler_inputs["height"] and shape[-1] * factor == sampler_inputs["width"]
-    with_format = {"cogvideox_text_to_video", "cogvideox_image_to_video", "cogvideox_video_to_video"}
+    with_format = {"cogvideox_text_to_video", "cogvideox_image_to_video", "cogvideox_video_to_video",
+                   "cogvideox_fun_control"}
     assert bool(previews) == (name not in with_format), f"{name}: {len(previews)} previews"
 
 
