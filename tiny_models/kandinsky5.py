@@ -20,38 +20,13 @@ import os
 import tempfile
 from collections import Counter
 
+from .tokenizers import _learn_merges
+
 # Qwen2's pre-tokenizer split (transformers' tokenization_qwen2.PRETOKENIZE_REGEX).
 PRETOKENIZE = (r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|"""
                r"""\s*[\r\n]+|\s+(?!\S)|\s+""")
 SPECIAL_TOKENS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>",
                   "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>")
-
-
-def _learn_byte_merges(words: Counter, count: int) -> list[tuple[str, str]]:
-    """GPT-2-style BPE merges (no end-of-word marker), ties broken by the pair itself: the same on every run."""
-    splits = {word: list(word) for word in words}
-    merges: list[tuple[str, str]] = []
-    for _ in range(count):
-        pairs: Counter = Counter()
-        for word, freq in words.items():
-            symbols = splits[word]
-            for pair in zip(symbols, symbols[1:], strict=False):
-                pairs[pair] += freq
-        if not pairs:
-            break
-        best = min(pairs, key=lambda p: (-pairs[p], p))
-        merges.append(best)
-        for word in words:
-            symbols, merged, i = splits[word], [], 0
-            while i < len(symbols):
-                if i + 1 < len(symbols) and (symbols[i], symbols[i + 1]) == best:
-                    merged.append(symbols[i] + symbols[i + 1])
-                    i += 2
-                else:
-                    merged.append(symbols[i])
-                    i += 1
-            splits[word] = merged
-    return merges
 
 
 def build_qwen2_tokenizer(out_dir: str, extra_text: tuple[str, ...] = (), merges: int = 400) -> str:
@@ -66,7 +41,7 @@ def build_qwen2_tokenizer(out_dir: str, extra_text: tuple[str, ...] = (), merges
     for line in corpus() + [t for t in extra_text if t.strip()]:
         for piece in regex.findall(PRETOKENIZE, line):
             words["".join(byte_chars[b] for b in piece.encode("utf-8"))] += 1
-    learned = _learn_byte_merges(words, merges)
+    learned = _learn_merges(words, merges, end_of_word=False)
     tokens = list(byte_chars.values()) + ["".join(pair) for pair in learned]
     vocab = {token: i for i, token in enumerate(dict.fromkeys(tokens))}
     for token in SPECIAL_TOKENS:

@@ -65,10 +65,11 @@ def _bytes_to_unicode() -> dict[int, str]:
     return dict(zip(printable, (chr(c) for c in chars), strict=True))
 
 
-def _learn_merges(words: Counter, count: int) -> list[tuple[str, str]]:
+def _learn_merges(words: Counter, count: int, end_of_word: bool = True) -> list[tuple[str, str]]:
     """Plain BPE with ties broken by the pair itself, so every run learns the same merges (the tokenizers
-    library's trainer breaks ties differently from run to run)."""
-    splits = {word: list(word[:-1]) + [word[-1] + "</w>"] for word in words}
+    library's trainer breaks ties differently from run to run). end_of_word: CLIP's "</w>" marker on each
+    word's last symbol; GPT-2-style byte-level BPE (Qwen2) has none."""
+    splits = {word: list(word[:-1]) + [word[-1] + "</w>"] if end_of_word else list(word) for word in words}
     merges = []
     for _ in range(count):
         pairs: Counter = Counter()
