@@ -171,24 +171,8 @@ def sample(model: DVModel, scheduler: DVSchedulerSpec, params: SampleParams,
 
 
 def decode(vae: DVVAE, latent: dict[str, Any], settings: decode_util.DecodeSettings):
-    """As SanaVideoPipeline does after sampling with the Wan VAE: undo the latents normalisation, then the VAE,
-    which decodes one latent frame at a time with a causal cache (so there is no chunk size to choose)."""
-    import torch
-    from diffusers.video_processor import VideoProcessor
+    """As SanaVideoPipeline does after sampling: its VAE is Wan2.1's, decoded exactly as WanPipeline decodes."""
+    from . import wan
 
     _check_vae(vae)
-    module = vae.module
-    config = module.config
-    samples = latent["samples"]
-    decode_util.check_latent(vae, samples, int(config.z_dim))
-    host.load_to_device([vae.managed])
-    latents = samples.to(device=vae.managed.device, dtype=vae.managed.dtype)
-    mean = torch.tensor(config.latents_mean).view(1, config.z_dim, 1, 1, 1).to(latents.device, latents.dtype)
-    inv_std = 1.0 / torch.tensor(config.latents_std).view(1, config.z_dim, 1, 1, 1).to(latents.device, latents.dtype)
-    latents = latents / inv_std + mean
-    spatial = vae.geometry.spatial
-    with decode_util.temporary_attributes(module, **decode_util.strided_tiling(settings, spatial)):
-        calls = latents.shape[2] * decode_util.strided_tile_count(module, latents, spatial)
-        with decode_util.progress_per_call(module.decoder, calls):
-            video = module.decode(latents, return_dict=False)[0]
-    return decode_util.to_image(VideoProcessor(vae_scale_factor=spatial), video)
+    return wan.decode(vae, latent, settings)
