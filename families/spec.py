@@ -37,22 +37,34 @@ class FrameRule:
         return f"{self.multiple}k+{self.offset} frames ({examples}, ...)"
 
 
+# Option kinds that are wires, not widgets: an options node shows them as optional inputs (a last frame, a
+# mask, reference images), so a family's extra conditioning needs no new DVSampler socket.
+WIRE_KINDS = ("IMAGE", "MASK")
+
+
 @dataclass(frozen=True)
 class OptionSpec:
-    """One family extra for DVSampler, shown as a widget on the family's options node.
+    """One family extra for DVSampler, shown as a widget (or, for WIRE_KINDS, an optional input) on the
+    family's options node.
 
     `name` is the diffusers pipeline argument it becomes, so the widget and the docs line up.
     """
 
     name: str
-    kind: str | tuple[str, ...]  # "INT", "FLOAT", "BOOLEAN", or the choices of a combo
+    kind: str | tuple[str, ...]  # "INT", "FLOAT", "BOOLEAN", a WIRE_KINDS type, or the choices of a combo
     default: Any
     tooltip: str
     minimum: float | None = None
     maximum: float | None = None
     step: float | None = None
 
+    @property
+    def is_wire(self) -> bool:
+        return isinstance(self.kind, str) and self.kind in WIRE_KINDS
+
     def input_spec(self) -> tuple:
+        if self.is_wire:
+            return (self.kind, {"tooltip": self.tooltip})
         options: dict[str, Any] = {"default": self.default, "tooltip": self.tooltip}
         for key, value in (("min", self.minimum), ("max", self.maximum), ("step", self.step)):
             if value is not None:

@@ -11,17 +11,32 @@ from typing import Any
 
 from ..errors import DVInputError, expect_type, finite_number
 from ..families import Family, all_families
+from ..families.spec import OptionSpec
 from ..model_loaders.components import DVSamplerOptions
-from ..samplers.image_input import RESIZE_MODES
+from ..samplers.image_input import RESIZE_MODES, check_frames
 
 CATEGORY = "DiffusersVideo/options"
+
+
+def check_wire(spec: OptionSpec, value: Any) -> None:
+    """Refuse what is not the IMAGE or MASK the option's wire takes, by its name, before any work starts."""
+    import torch
+
+    if spec.kind == "IMAGE":
+        check_frames(spec.name, value)
+    elif not isinstance(value, torch.Tensor) or value.ndim not in (2, 3) or not torch.isfinite(value).all():
+        raise DVInputError(spec.name, f"got {type(value).__name__} {tuple(getattr(value, 'shape', ()))}"
+                           + (" with NaN or infinite values" if isinstance(value, torch.Tensor) else "")
+                           + ", which is not a MASK [frames, height, width].",
+                           "the MASK output of a mask node (Load Image's mask, a mask editor, a mask from video).")
 
 
 def _make_options_node(family: Family) -> type:
     def INPUT_TYPES(cls) -> dict[str, Any]:  # noqa: N802 - ComfyUI's name
         return {
-            "required": {spec.name: spec.input_spec() for spec in family.options},
+            "required": {spec.name: spec.input_spec() for spec in family.options if not spec.is_wire},
             "optional": {
+                **{spec.name: spec.input_spec() for spec in family.options if spec.is_wire},
                 "options": ("DV_SAMPLER_OPTIONS", {"tooltip": "Options from another options node to combine with."}),
             },
         }
@@ -30,7 +45,12 @@ def _make_options_node(family: Family) -> type:
         if options is not None:
             expect_type("options", options, DVSamplerOptions, "DV_SAMPLER_OPTIONS")
         for spec in family.options:
-            if spec.kind in ("FLOAT", "INT") and spec.name in values:
+            if spec.is_wire:
+                if values.get(spec.name) is None:
+                    values.pop(spec.name, None)  # an unwired input is no value: the family's default applies
+                else:
+                    check_wire(spec, values[spec.name])
+            elif spec.kind in ("FLOAT", "INT") and spec.name in values:
                 number = finite_number(spec.name, values[spec.name], spec.minimum, spec.maximum)
                 values[spec.name] = number if spec.kind == "FLOAT" else values[spec.name]
         made = DVSamplerOptions((family.id,), tuple(sorted(values.items())), family.options_node)

@@ -55,3 +55,47 @@ def _as_dv_model(stub):
     from diffusers_video.model_loaders.components import DVModel
 
     return DVModel(managed=None, family=stub.family, geometry=stub.family.geometry, source="stub")
+
+
+WIRED = dataclasses.replace(
+    FAKE,
+    options=(
+        OptionSpec("strength", "FLOAT", 1.0, "Strength.", 0.0, 1.0, 0.01),
+        OptionSpec("last_image", "IMAGE", None, "The last frame."),
+        OptionSpec("mask", "MASK", None, "Where to paint."),
+    ),
+)
+
+
+def test_wire_options_are_optional_inputs_and_travel_as_tensors():
+    import torch
+
+    node = _make_options_node(WIRED)
+    types = node.INPUT_TYPES()
+    assert list(types["required"]) == ["strength"]
+    assert types["optional"]["last_image"] == ("IMAGE", {"tooltip": "The last frame."})
+    assert types["optional"]["mask"] == ("MASK", {"tooltip": "Where to paint."})
+    image, mask = torch.rand(1, 16, 16, 3), torch.ones(2, 16, 16)
+    (made,) = node().build(strength=0.5, last_image=image, mask=mask)
+    values = dict(made.values)
+    assert values["last_image"] is image and values["mask"] is mask
+    (unwired,) = node().build(strength=0.5)
+    assert "last_image" not in dict(unwired.values)  # an unwired input is no value, not None
+    (chained,) = node().build(options=made, strength=0.2)  # a later node without the wire keeps the earlier one
+    assert dict(chained.values)["last_image"] is image
+
+
+@pytest.mark.parametrize("name, value, says", [
+    ("last_image", "not an image", "not an IMAGE batch"),
+    ("last_image", None, None),
+    ("mask", __import__("torch").full((1, 8, 8), float("nan")), "NaN"),
+    ("mask", __import__("torch").ones(1, 1, 8, 8), "not a MASK"),
+])
+def test_wire_options_refuse_what_they_cannot_take_by_name(name, value, says):
+    node = _make_options_node(WIRED)
+    if says is None:
+        node().build(strength=1.0, **{name: value})
+        return
+    with pytest.raises(DVInputError) as info:
+        node().build(strength=1.0, **{name: value})
+    assert f"input '{name}'" in str(info.value) and says in str(info.value)
