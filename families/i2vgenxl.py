@@ -18,6 +18,7 @@ from ..samplers.clip_text import check_length
 from ..samplers.image_input import pipeline_image
 from ..samplers.pipeline import SampleInputs, SampleParams, assemble, run_denoise
 from ..samplers.validate import check_common, require_conditioning
+from .deprecated import moved_class
 from .spec import Family, FrameRule, LatentGeometry, OptionSpec
 
 FAMILY = Family(
@@ -63,12 +64,10 @@ DEFAULT_DECODE_CHUNK = 1  # the pipeline's decode_chunk_size
 
 
 @functools.cache
-def _pipeline_class():
+def _with_step_hook(I2VGenXLPipeline: type) -> type:  # noqa: N803 - a class
     """I2VGenXLPipeline with the `callback_on_step_end` hook run_denoise drives (progress, interrupt,
     previews): this deprecated pipeline has no step callback, so the hook rides on the run's own scheduler,
     whose step the loop calls once per denoising step."""
-    from diffusers import I2VGenXLPipeline
-
     class I2VGenXLPipelineWithStepHook(I2VGenXLPipeline):
         def __call__(self, *args: Any, callback_on_step_end=None, callback_on_step_end_tensor_inputs=None,
                      **kwargs: Any):
@@ -102,7 +101,9 @@ def _pipeline_class():
 
 
 def _pipeline(**components: Any):
-    return assemble(_pipeline_class(), **components)
+    # The first node to reach a diffusers without the class names its own input.
+    base = moved_class("I2VGenXLPipeline", FAMILY.label, "model" if "unet" in components else "text_encoder")
+    return assemble(_with_step_hook(base), **components)
 
 
 @contextlib.contextmanager

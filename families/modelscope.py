@@ -13,6 +13,7 @@ from ..samplers import decode as decode_util
 from ..samplers.clip_text import encode_with_pipeline
 from ..samplers.pipeline import SampleInputs, SampleParams, assemble, run_denoise
 from ..samplers.validate import check_common, require_conditioning
+from .deprecated import moved_class
 from .spec import Family, FrameRule, LatentGeometry
 
 FAMILY = Family(
@@ -44,9 +45,9 @@ DEFAULT_SCHEDULER = DVSchedulerSpec.from_config_dict(
 
 
 def _pipeline(**components: Any):
-    from diffusers import TextToVideoSDPipeline
-
-    return assemble(TextToVideoSDPipeline, **components)
+    # The first node to reach a diffusers without the class names its own input.
+    input_name = "model" if "unet" in components else "text_encoder"
+    return assemble(moved_class("TextToVideoSDPipeline", FAMILY.label, input_name), **components)
 
 
 def encode(te: DVTextEncoder, prompt: str, negative_prompt: str, max_sequence_length: int,

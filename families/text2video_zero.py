@@ -22,6 +22,7 @@ from ..model_loaders.components import DVConditioning, DVModel, DVSchedulerSpec
 from ..samplers.image_input import pipeline_frames, resize_mode
 from ..samplers.pipeline import SampleInputs, SampleParams, assemble, run_denoise
 from ..samplers.validate import check_common, require_conditioning
+from .deprecated import MOVED, moved_class
 
 ZERO_OPTIONS = ("motion_field_strength_x", "motion_field_strength_y", "t0", "t1")
 PIX2PIX_OPTIONS = ("image_guidance_scale",)
@@ -42,9 +43,7 @@ def mode_for(model: DVModel, inputs: SampleInputs) -> str | None:
 def cross_frame_attention(modules: list[Any], batch_size: int) -> Iterator[None]:
     """CrossFrameAttnProcessor on these modules for the duration; their own processors afterwards, so the
     loaded model is unchanged for every other branch and run."""
-    from diffusers.pipelines.deprecated.text_to_video_synthesis.pipeline_text_to_video_zero import (
-        CrossFrameAttnProcessor,
-    )
+    CrossFrameAttnProcessor = moved_class("CrossFrameAttnProcessor", "Cross-frame attention")  # noqa: N806
 
     saved = [(module, module.attn_processors) for module in modules]
     try:
@@ -74,7 +73,8 @@ def _image_pipeline(cls_name: str, model: DVModel, scheduler: DVSchedulerSpec, *
     import diffusers
     from diffusers.image_processor import VaeImageProcessor
 
-    pipe = assemble(getattr(diffusers, cls_name), unet=model.module, scheduler=scheduler.create(),
+    cls = moved_class(cls_name, "Text2Video-Zero") if cls_name in MOVED else getattr(diffusers, cls_name)
+    pipe = assemble(cls, unet=model.module, scheduler=scheduler.create(),
                     requires_safety_checker=False, **components)
     # Geometry the pipeline would read from a VAE that sampling does not need.
     pipe.vae_scale_factor = model.geometry.spatial
