@@ -39,6 +39,11 @@ FAMILY = Family(
     frame_rule=FrameRule(multiple=8, offset=1),
     size_multiple=32,
     pipeline_size_multiple=32,
+    # diffusers 0.42.1: LTX's processor expands the text attention mask to every head ([B, heads, 1, S]) and the
+    # Ulysses all-to-all leaves each rank heads/degree heads, so the mask no longer broadcasts (a RuntimeError
+    # "size of tensor a (2) must match ... b (4)" on 2 ranks, on CPU and GPU alike).
+    context_parallel_refusal="diffusers' Ulysses attention fails on LTX-Video's text attention mask (the mask "
+    "keeps every head while each rank holds a share of them), with diffusers 0.42.1",
     geometry=LatentGeometry(spatial=32, temporal=8, channels=128, scaling_factor=1.0),
     order=25,
     vae_geometry=_vae_geometry,

@@ -135,6 +135,9 @@ class Family:
     # The denoiser overflows to NaN/inf in fp16: "auto" gives it fp32 where bf16 is missing, and an fp16 choice
     # is loaded with a warning.
     fp16_overflows: bool = False
+    # Why this family's denoiser, though diffusers declares a context-parallel plan for it, cannot run split over
+    # ranks with the installed diffusers ("" where it can): parallel runs refuse it with this reason.
+    context_parallel_refusal: str = ""
 
     def resolved(self, configs: Mapping[str, Any]) -> Family:
         """This family as the variant the configs show (itself when it has none that matches)."""

@@ -16,6 +16,7 @@ from ..model_loaders.components import (
     DVSchedulerSpec,
     DVTextEncoder,
 )
+from ..parallel import context as parallel_context
 
 CATEGORY = "DiffusersVideo/sampling"
 
@@ -296,6 +297,7 @@ class DVSampler:
             # The plan (and the working memory declared to the manager) comes first: it fails before any weight moves.
             model = stack.enter_context(auto_offload.for_run(model, width, height, num_frames, guidance_scale))
             for expert in model.experts():  # each denoiser gets its own LoRAs, cache, compile and offload
+                stack.enter_context(parallel_context.applied(expert, width, height, num_frames))
                 stack.enter_context(lora.applied(expert))
                 stack.enter_context(step_cache.applied(expert, current_timestep, guidance_scale, num_inference_steps))
                 stack.enter_context(acceleration.applied(expert))

@@ -17,6 +17,8 @@ import os
 import sys
 from typing import Any
 
+from ..errors import DVInputError
+
 
 def _parse_value(text: str) -> Any:
     try:
@@ -62,7 +64,13 @@ def run_workflow(args: argparse.Namespace) -> int:
             workflow = json.load(f)
     apply_overrides(prompt, args.set or [])
     output_dir = os.path.abspath(args.output_dir)
-    comfyui = args.comfyui or (None if args.in_process or args.server else os.environ.get("COMFYUI_PATH"))
+    parallel = getattr(args, "parallel", None)
+    if parallel and (args.server or args.comfyui):
+        raise DVInputError("--parallel", "a parallel run executes the graph in the processes torchrun starts.",
+                           "torchrun ... $(which dv-run) run WORKFLOW --parallel MODE, without --server/--comfyui "
+                           "(inside a server, the DVParallel node).")
+    in_process = args.in_process or bool(parallel)
+    comfyui = args.comfyui or (None if in_process or args.server else os.environ.get("COMFYUI_PATH"))
     if args.server or comfyui:
         return _run_on_server(args, prompt, workflow, output_dir, comfyui)
     os.environ["DV_OUTPUT_DIR"] = output_dir
@@ -70,11 +78,25 @@ def run_workflow(args: argparse.Namespace) -> int:
         os.environ["DV_INPUT_DIR"] = os.path.abspath(args.input_dir)
     if args.models_dir:
         os.environ["DV_MODELS_DIR"] = os.path.abspath(args.models_dir)
+    from ..parallel import group
     from .executor import Executor
 
-    result = Executor(NODE_CLASS_MAPPINGS).run(
-        prompt, {"workflow": workflow} if workflow else None,
-        on_node=lambda node_id, class_type: print(f"running node {node_id} ({class_type})", flush=True))
+    if parallel:
+        from ..parallel import precheck
+
+        ranks = group.join_from_environment(parallel, args.degree)
+        precheck.check_prompt(prompt, ranks)  # before any weight loads
+        if ranks.rank != 0:
+            os.environ["DV_PROGRESS"] = "0"  # one progress bar per run, rank 0's
+    writer = group.is_output_rank()
+    try:
+        result = Executor(NODE_CLASS_MAPPINGS).run(
+            prompt, {"workflow": workflow} if workflow else None, write_outputs=writer,
+            on_node=(lambda node_id, class_type: print(f"running node {node_id} ({class_type})", flush=True))
+            if writer else None)
+    finally:
+        if parallel:
+            group.leave()
     for ui in result.outputs.values():
         for item in ui.get("images", []):
             print("wrote", os.path.join(output_dir, item.get("subfolder", ""), item["filename"]))
@@ -152,6 +174,11 @@ def main(argv: list[str] | None = None) -> int:
     where.add_argument("--server", metavar="URL", help="a running ComfyUI, e.g. http://127.0.0.1:8188")
     where.add_argument("--comfyui", metavar="PATH", help="start ComfyUI from this checkout for the run")
     where.add_argument("--in-process", action="store_true", help="run here even when COMFYUI_PATH is set")
+    run.add_argument("--parallel", choices=["ulysses", "ring", "auto"],
+                     help="spread each video's denoising over the processes torchrun started (context "
+                     "parallelism; rank 0 writes the outputs): torchrun --nproc-per-node N $(which dv-run) run ...")
+    run.add_argument("--degree", type=int, default=0,
+                     help="ranks one video is spread over (default: all that torchrun started)")
     demo = commands.add_parser("demo", help="render the example workflow with a tiny model built on the spot")
     demo.add_argument("--output-dir", default="output")
     demo.add_argument("--steps", type=int, default=4, help="denoising steps (the example has 50)")

@@ -99,7 +99,9 @@ class Executor:
     # ----------------------------------------------------------------------------------- execution
 
     def run(self, prompt: dict[str, Any], extra_pnginfo: dict[str, Any] | None = None,
-            on_node: Callable[[str, str], None] | None = None) -> RunResult:
+            on_node: Callable[[str, str], None] | None = None, write_outputs: bool = True) -> RunResult:
+        """write_outputs=False: output nodes (files, previews) get their inputs computed but do not run, as on
+        the ranks of a parallel run that are not rank 0 (every rank must take part in the denoising)."""
         import torch
 
         outputs = self.validate(prompt)
@@ -119,6 +121,9 @@ class Executor:
                 if _is_link(value):
                     visit(value[0], trail + (node_id,))
             cls = self.node_classes[node["class_type"]]
+            if not write_outputs and getattr(cls, "OUTPUT_NODE", False):
+                values[node_id] = ()
+                return
             kwargs = {name: values[v[0]][v[1]] if _is_link(v) else v for name, v in node["inputs"].items()}
             for name, kind in cls.INPUT_TYPES().get("hidden", {}).items():
                 kwargs[name] = node_id if kind == "UNIQUE_ID" else hidden.get(kind)
