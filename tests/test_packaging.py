@@ -27,6 +27,16 @@ def test_requirements_txt_mirrors_pyproject():
     assert listed == declared
 
 
+def test_every_subpackage_is_packaged():
+    """A wheel holds only the packages pyproject lists: a new folder left out imports here (the editable
+    install maps the folder) and fails for every user who pip-installs the pack."""
+    listed = set(_pyproject()["tool"]["setuptools"]["packages"])
+    found = {"diffusers_video"} | {
+        "diffusers_video." + name for name in os.listdir(REPO)
+        if os.path.isfile(os.path.join(REPO, name, "__init__.py")) and name != "tests"}
+    assert found == listed
+
+
 def test_registry_metadata():
     project = _pyproject()
     assert "comfyui" not in project["project"]["name"].lower()
