@@ -138,7 +138,7 @@ def applied(expert: Any, width: int, height: int, num_frames: int) -> Iterator[N
     """DVSampler, per denoiser (a DVModel.experts() view): in a parallel run, checked and split over the
     ranks; a plain run passes through."""
     ranks = group.current()
-    if ranks is None:
+    if ranks is None or ranks.degree == 1:  # a plain run, or one seed per rank
         yield
         return
     geometry = expert.geometry

@@ -21,8 +21,8 @@ class Ranks:
     world_size: int
     local_rank: int
     backend: str  # "gloo" (CPU) or "nccl" (CUDA)
-    mode: str  # "ulysses" or "ring": what the denoisers run as
-    degree: int  # ranks one video is spread over
+    mode: str  # "ulysses" or "ring": what the denoisers run as; "seeds": each rank renders its own seeds
+    degree: int  # ranks one video is spread over (1 for "seeds")
 
     @property
     def device(self) -> str:
@@ -55,11 +55,11 @@ def join_from_environment(mode: str, degree: int = 0, timeout_s: float = DEFAULT
                            "torchrun --nproc-per-node N $(which dv-run) run WORKFLOW --parallel "
                            f"{mode}, or no --parallel.")
     world = int(os.environ["WORLD_SIZE"])
-    degree = degree or world
+    degree = 1 if mode == "seeds" else degree or world
     if degree > world:
         raise DVInputError("degree", f"{degree} ranks asked for one video, but torchrun started {world}.",
                            f"a degree of at most {world}, or torchrun --nproc-per-node {degree} (times the nodes).")
-    if degree != world:
+    if degree != world and mode != "seeds":
         # One device mesh over every rank: groups of ranks rendering different videos are not built (yet).
         raise DVInputError("degree", f"{degree} of the {world} ranks for one video.",
                            f"{world} (every rank torchrun started), or 0 for the same.")

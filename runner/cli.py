@@ -65,11 +65,12 @@ def run_workflow(args: argparse.Namespace) -> int:
     apply_overrides(prompt, args.set or [])
     output_dir = os.path.abspath(args.output_dir)
     parallel = getattr(args, "parallel", None)
-    if parallel and (args.server or args.comfyui):
-        raise DVInputError("--parallel", "a parallel run executes the graph in the processes torchrun starts.",
-                           "torchrun ... $(which dv-run) run WORKFLOW --parallel MODE, without --server/--comfyui "
-                           "(inside a server, the DVParallel node).")
-    in_process = args.in_process or bool(parallel)
+    several = getattr(args, "seeds", None)
+    if (parallel or several) and (args.server or args.comfyui):
+        flag = "--parallel" if parallel else "--seeds"
+        raise DVInputError(flag, "parallel and several-seed runs execute the graph in this process (or in the "
+                           "processes torchrun starts).", f"{flag} without --server/--comfyui.")
+    in_process = args.in_process or bool(parallel or several)
     comfyui = args.comfyui or (None if in_process or args.server else os.environ.get("COMFYUI_PATH"))
     if args.server or comfyui:
         return _run_on_server(args, prompt, workflow, output_dir, comfyui)
@@ -81,6 +82,8 @@ def run_workflow(args: argparse.Namespace) -> int:
     from ..parallel import group
     from .executor import Executor
 
+    if getattr(args, "seeds", None):
+        return _run_seeds(args, prompt, workflow, output_dir, NODE_CLASS_MAPPINGS)
     if parallel:
         from ..parallel import precheck
 
@@ -100,6 +103,43 @@ def run_workflow(args: argparse.Namespace) -> int:
     for ui in result.outputs.values():
         for item in ui.get("images", []):
             print("wrote", os.path.join(output_dir, item.get("subfolder", ""), item["filename"]))
+    return 0
+
+
+def _run_seeds(args, prompt: dict[str, Any], workflow: dict[str, Any] | None, output_dir: str,
+               node_classes: dict[str, type]) -> int:
+    """--seeds: the workflow once per seed; under torchrun the seeds are spread over the ranks (each rank holds
+    the whole model) and rank 0 writes every file, in seed order, each with its own seed in its metadata."""
+    from ..parallel import group, seeds
+    from .executor import Executor
+
+    order = seeds.parse(args.seeds)
+    if args.parallel:
+        raise DVInputError("--seeds", "one video split over the ranks (--parallel) and several videos spread over "
+                           "them (--seeds) in one run.", "either --parallel or --seeds.")
+    ranks = group.join_from_environment("seeds") if "RANK" in os.environ else None
+    if ranks is not None and ranks.rank != 0:
+        os.environ["DV_PROGRESS"] = "0"
+    executor = Executor(node_classes)
+    extra = {"workflow": workflow} if workflow else None
+    mine = []
+    try:
+        for position, seed in seeds.share(order, ranks):
+            seeded = seeds.with_seed(prompt, seed)
+            captured: dict[str, dict[str, Any]] = {}
+            executor.run(seeded, extra, write_outputs=False, captured=captured)
+            mine.append((position, seed, seeded, captured))
+        everything = seeds.gather(mine, ranks)
+    finally:
+        if ranks is not None:
+            group.leave()
+    if everything is None:
+        return 0
+    for _, seed, seeded, captured in sorted(everything, key=lambda item: item[0]):
+        result = executor.run_outputs(seeded, captured)
+        for ui in result.outputs.values():
+            for item in ui.get("images", []):
+                print(f"seed {seed}: wrote", os.path.join(output_dir, item.get("subfolder", ""), item["filename"]))
     return 0
 
 
@@ -177,6 +217,9 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--parallel", choices=["ulysses", "ring", "auto"],
                      help="spread each video's denoising over the processes torchrun started (context "
                      "parallelism; rank 0 writes the outputs): torchrun --nproc-per-node N $(which dv-run) run ...")
+    run.add_argument("--seeds", metavar="LIST",
+                     help="render the workflow once per seed (e.g. 1,2,3 or 10-17); under torchrun the seeds are "
+                     "spread over the ranks and rank 0 writes one file per seed")
     run.add_argument("--degree", type=int, default=0,
                      help="ranks one video is spread over (default: all that torchrun started)")
     demo = commands.add_parser("demo", help="render the example workflow with a tiny model built on the spot")

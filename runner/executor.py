@@ -99,9 +99,11 @@ class Executor:
     # ----------------------------------------------------------------------------------- execution
 
     def run(self, prompt: dict[str, Any], extra_pnginfo: dict[str, Any] | None = None,
-            on_node: Callable[[str, str], None] | None = None, write_outputs: bool = True) -> RunResult:
+            on_node: Callable[[str, str], None] | None = None, write_outputs: bool = True,
+            captured: dict[str, dict[str, Any]] | None = None) -> RunResult:
         """write_outputs=False: output nodes (files, previews) get their inputs computed but do not run, as on
-        the ranks of a parallel run that are not rank 0 (every rank must take part in the denoising)."""
+        the ranks of a parallel run that are not rank 0 (every rank must take part in the denoising); their
+        arguments go into `captured` (node id -> kwargs) where given, for `run_outputs` on the writing rank."""
         import torch
 
         outputs = self.validate(prompt)
@@ -121,12 +123,14 @@ class Executor:
                 if _is_link(value):
                     visit(value[0], trail + (node_id,))
             cls = self.node_classes[node["class_type"]]
-            if not write_outputs and getattr(cls, "OUTPUT_NODE", False):
-                values[node_id] = ()
-                return
             kwargs = {name: values[v[0]][v[1]] if _is_link(v) else v for name, v in node["inputs"].items()}
             for name, kind in cls.INPUT_TYPES().get("hidden", {}).items():
                 kwargs[name] = node_id if kind == "UNIQUE_ID" else hidden.get(kind)
+            if not write_outputs and getattr(cls, "OUTPUT_NODE", False):
+                if captured is not None:
+                    captured[node_id] = kwargs
+                values[node_id] = ()
+                return
             key = self._cache_key(node_id, node, keys, cls, kwargs)
             keys[node_id] = key
             cached = self._cache.get(node_id)
@@ -151,6 +155,23 @@ class Executor:
 
         for node_id in outputs:
             visit(node_id)
+        return result
+
+    def run_outputs(self, prompt: dict[str, Any], captured: dict[str, dict[str, Any]]) -> RunResult:
+        """The output nodes of a run made with write_outputs=False, called with the arguments it captured."""
+        import torch
+
+        result = RunResult()
+        for node_id, kwargs in captured.items():
+            cls = self.node_classes[prompt[node_id]["class_type"]]
+            try:
+                with torch.inference_mode():
+                    returned = getattr(cls(), cls.FUNCTION)(**kwargs)
+            except Exception as error:
+                raise NodeExecutionError(node_id, prompt[node_id]["class_type"], error) from error
+            if isinstance(returned, dict) and "ui" in returned:
+                result.outputs[node_id] = returned["ui"]
+            result.executed.append(node_id)
         return result
 
     def _cache_key(self, node_id: str, node: dict, keys: dict[str, str], cls: type, kwargs: dict) -> str:

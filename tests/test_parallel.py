@@ -124,7 +124,8 @@ def _assert_parallel_run(done, out, single, trace_dir) -> None:
     seen = {r: open(os.path.join(trace_dir, f"rank{r}.txt")).read().split() for r in (0, 1)}
     assert set(seen[0]) == set(seen[1]) == {str(TOKENS // 2)}, seen  # each rank: half of the 36 tokens
     files = _files(out)
-    assert len([f for f in files if f.endswith(".mp4")]) == 1 and len([f for f in files if f.endswith(".safetensors")]) == 1, files
+    kinds = [os.path.splitext(f)[1] for f in files]
+    assert kinds.count(".mp4") == 1 and kinds.count(".safetensors") == 1, files  # one writer
     stdout = "".join(run.stdout for run in done)
     assert stdout.count("running node 3 (DVSampler)") == 1  # rank 0 alone reports
 
@@ -217,3 +218,52 @@ def test_a_sequence_the_ranks_cannot_share(wan_models, tmp_path):
 def test_sequence_length_follows_the_patch_size():
     assert context.sequence_length({"patch_size": [1, 2, 2]}, 3, 6, 8) == 36
     assert context.sequence_length({"patch_size": 1, "patch_size_t": 1}, 3, 6, 8) == 144  # LTX
+
+
+# Several seeds spread over the ranks (data parallel).
+
+def test_seed_lists_parse_and_refuse_by_name():
+    from diffusers_video.parallel import seeds
+
+    assert seeds.parse("5, 7,10-12") == [5, 7, 10, 11, 12]
+    for bad, says in (("a", "no seed or range"), ("3-1", "no seed or range"), ("1,1", "repeats"), ("", "at least"),
+                      ("-2", "from 0")):
+        with pytest.raises(DVInputError) as info:
+            seeds.parse(bad)
+        assert "input '--seeds'" in str(info.value) and says in str(info.value)
+    assert seeds.share([5, 6, 7], group.Ranks(1, 2, 1, "gloo", "seeds", 1)) == [(1, 6)]
+    assert seeds.share([5, 6, 7], None) == [(0, 5), (1, 6), (2, 7)]
+
+
+def _metadata_seed(path: str) -> int:
+    from safetensors import safe_open
+
+    with safe_open(path, "pt") as handle:
+        return json.loads(handle.metadata()["prompt"])["3"]["inputs"]["seed"]
+
+
+def test_seeds_over_two_ranks_equal_separate_runs(wan_models, tmp_path):
+    """3 seeds on 2 ranks (rank 0: 5 and 7, rank 1: 6): rank 0 writes all three, counters in seed order, each
+    file's saved prompt naming its seed; each latent equals a separate plain run with that seed."""
+    from safetensors.torch import load_file
+
+    prompt, out = _prompt(tmp_path), tmp_path / "out"
+    torchrun = shutil.which("torchrun", path=os.path.dirname(sys.executable)) or "torchrun"
+    done = subprocess.run([torchrun, "--nproc-per-node", "2", "--master-port", str(_free_port()),
+                           shutil.which("dv-run", path=os.path.dirname(sys.executable)), "run", prompt,
+                           "--seeds", "5,6,7", "--output-dir", str(out), "--models-dir", wan_models],
+                          capture_output=True, text=True, timeout=900, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    latents = sorted(f for f in os.listdir(out / "par") if f.endswith(".safetensors"))
+    assert len(latents) == 3 and len([f for f in _files(out) if f.endswith(".mp4")]) == 3, _files(out)
+    assert [_metadata_seed(str(out / "par" / f)) for f in latents] == [5, 6, 7]
+    reported = [line.split(":")[0] for line in done.stdout.splitlines() if ": wrote" in line]
+    assert list(dict.fromkeys(reported)) == ["seed 5", "seed 6", "seed 7"], done.stdout  # rank 0, in seed order
+    for name, seed in zip(latents, (5, 6, 7), strict=True):
+        alone = tmp_path / f"alone{seed}"
+        plain = subprocess.run([sys.executable, "-m", "diffusers_video.runner", "run", prompt, "--in-process",
+                                "--set", f"3.seed={seed}", "--output-dir", str(alone), "--models-dir", wan_models],
+                               capture_output=True, text=True, timeout=600, env={**os.environ, "DV_PROGRESS": "0"})
+        assert plain.returncode == 0, plain.stderr[-3000:]
+        diff = (load_file(str(out / "par" / name))["samples"] - _latent(alone)).abs().max().item()
+        assert diff <= 1e-5, (seed, diff)
