@@ -48,6 +48,22 @@ TINY_RUNS = {
     "controlnet_pose_video": ("sd15", {"num_inference_steps": 2, "width": 32, "height": 32, "num_frames": 4}),
     "controlnet_edge_video": ("sd15", {"num_inference_steps": 2, "width": 32, "height": 32, "num_frames": 4}),
     "pix2pix_video_edit": ("pix2pix", {"num_inference_steps": 2, "width": 32, "height": 32, "num_frames": 4}),
+    "cosmos2_video_to_world": ("cosmos", {"num_inference_steps": 2, "width": 64, "height": 32, "num_frames": 9}),
+    "cosmos25_text_to_world": ("cosmos25", {"num_inference_steps": 2, "width": 64, "height": 32, "num_frames": 9}),
+    "easyanimate_text_to_video": ("easyanimate", {"num_inference_steps": 2, "width": 32, "height": 32,
+                                                  "num_frames": 5}),
+    "easyanimate_control": ("easyanimate_control", {"num_inference_steps": 2, "width": 32, "height": 32,
+                                                    "num_frames": 5}),
+    "easyanimate_image_to_video": ("easyanimate_inpaint", {"num_inference_steps": 2, "width": 32, "height": 32,
+                                                           "num_frames": 5}),
+}
+
+# example -> {node class or node id: inputs} that a CPU run must change besides the sampler's. The Cosmos
+# examples ship with the guardrail on (its default); its models cannot be downloaded here, so the tiny run
+# turns it off.
+NODE_INPUTS = {
+    "cosmos2_video_to_world": {"DVCosmosOptions": {"guardrail": "off: I take responsibility for the outputs"}},
+    "cosmos25_text_to_world": {"DVCosmosOptions": {"guardrail": "off: I take responsibility for the outputs"}},
 }
 
 
@@ -70,6 +86,7 @@ def tiny_prompt(name: str, models_dir: str, input_dir: str) -> tuple[dict, dict]
     with open(os.path.join(EXAMPLES, f"{name}.json"), encoding="utf-8") as f:
         workflow = json.load(f)
     for node in prompt.values():
+        node["inputs"].update(NODE_INPUTS.get(name, {}).get(node["class_type"], {}))
         if node["class_type"] == "DVPipelineLoader":
             node["inputs"]["model"] = f"tiny-{family}"
         elif node["class_type"] == "DVSampler":
