@@ -10,6 +10,7 @@ the nodes never need to know where they run.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import threading
@@ -312,6 +313,13 @@ def request_interrupt() -> None:
     _interrupt_requested.set()
 
 
+def interrupt_pending() -> bool:
+    """Whether a stop was asked for, without acting on it (a parallel run first tells every rank)."""
+    if IN_COMFY:
+        return bool(_mm.processing_interrupted())
+    return _interrupt_requested.is_set()
+
+
 def check_interrupt() -> None:
     if IN_COMFY:
         _mm.throw_exception_if_processing_interrupted()
@@ -465,7 +473,15 @@ def folder_paths_for(kind: str) -> list[str]:
             return _folder_paths.get_folder_paths(kind)
         except KeyError:
             return []
+    given = os.environ.get("DV_FOLDER_PATHS")  # a server's folders, handed to its parallel workers
+    if given:
+        return list(json.loads(given).get(kind, []))
     return [os.path.join(_standalone_models_dir(), kind)]
+
+
+def all_folder_paths() -> dict[str, list[str]]:
+    """Every model folder kind the pack reads, with its paths, for processes that must see the same ones."""
+    return {kind: folder_paths_for(kind) for kind in MODEL_FOLDERS}
 
 
 def list_model_files(kind: str) -> list[str]:

@@ -38,6 +38,7 @@ class DVModel:
     more_denoisers: dict[str, ManagedModule] = field(default_factory=dict)  # role -> expert, after `managed`
     pipeline_config: dict[str, Any] = field(default_factory=dict)  # model_index.json's non-component entries
     role: str = "transformer"  # the pipeline argument `managed` goes into ("transformer", "unet")
+    parallel: Any = None  # DVParallelSpec (nodes/parallel.py): this wire's runs spread over worker processes
 
     def __post_init__(self) -> None:
         if self.loras:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from typing import Any
 
 from ..errors import DVInputError, expect_type, finite_number
 from ..families import all_families
@@ -17,6 +18,7 @@ from ..model_loaders.components import (
     DVTextEncoder,
 )
 from ..parallel import context as parallel_context
+from ..parallel import group as parallel_group
 
 CATEGORY = "DiffusersVideo/sampling"
 
@@ -242,12 +244,15 @@ class DVSampler:
                 "control": ("DV_CONTROL", {"tooltip": "A ControlNet with one control image per frame, from "
                                            "DVApplyControlNet (SD1.5 image models)."}),
             },
+            # A DVParallel model's workers rebuild this call's inputs from the nodes that made them.
+            "hidden": {"prompt": "PROMPT", "unique_id": "UNIQUE_ID"},
         }
 
     def sample(self, model: DVModel, width: int, height: int, num_frames: int, num_inference_steps: int,
                guidance_scale: float, seed: int, conditioning: DVConditioning | None = None,
                scheduler: DVSchedulerSpec | None = None, vae: DVVAE | None = None, image=None, video=None,
-               options: DVSamplerOptions | None = None, control: DVControl | None = None):
+               options: DVSamplerOptions | None = None, control: DVControl | None = None,
+               prompt: dict | None = None, unique_id: str | None = None):
         from ..samplers.pipeline import SampleInputs, SampleParams
 
         expect_type("model", model, DVModel, "a DV_MODEL")
@@ -289,6 +294,12 @@ class DVSampler:
             kind = "flow-matching" if model.family.flow_matching else "noise-prediction (DDPM-style)"
             raise DVInputError("scheduler", f"{scheduler.class_name} does not fit {model.family.label}, "
                                f"which is a {kind} model.", f"a {kind} scheduler, or 'from model'.")
+        if model.parallel is not None and parallel_group.current() is None:  # this server is rank 0 of a pool
+            call = {"model": model, "width": width, "height": height, "num_frames": num_frames,
+                    "num_inference_steps": num_inference_steps, "guidance_scale": guidance_scale, "seed": seed,
+                    "conditioning": conditioning, "scheduler": scheduler, "vae": vae, "image": image,
+                    "video": video, "options": options, "control": control}
+            return _sample_across_workers(self, model.parallel, prompt, unique_id, call)
         params = SampleParams(width, height, num_frames, num_inference_steps, guidance_scale, seed)
         inputs = SampleInputs(conditioning, vae, image, video, dict(options.values) if options else None, control)
         from ..samplers.pipeline import current_timestep
@@ -303,6 +314,21 @@ class DVSampler:
                 stack.enter_context(acceleration.applied(expert))
                 stack.enter_context(offload.applied(expert))
             return (glue.sample(model, scheduler, params, inputs),)
+
+
+def _sample_across_workers(sampler: DVSampler, spec: Any, prompt: dict | None, unique_id: str | None,
+                           call: dict[str, Any]) -> tuple:
+    """Rank 0's side of a DVParallel run: the workers get the nodes that made each input and the widget values,
+    and every rank runs the same DVSampler call, each denoising its share of the tokens."""
+    from ..parallel import pool, recipe
+    from ..runner.core_nodes import CORE_NODES
+    from . import NODE_CLASS_MAPPINGS
+    from .parallel import _backend
+
+    recipes, values = recipe.for_node(prompt, unique_id, {**CORE_NODES, **NODE_CLASS_MAPPINGS}, call)
+    job = {"mode": spec.mode, "recipes": recipes, "values": values}
+    workers = pool.pool_for(spec.degree, _backend()[0], spec.timeout_s)
+    return workers.run(job, lambda: sampler.sample(**call, prompt=prompt, unique_id=unique_id))
 
 
 NODES = [DVScheduler, DVTextEncode, DVSampler]

@@ -16,6 +16,8 @@ from ..families.spec import Family
 from . import group
 
 MODES = ("ulysses", "ring", "auto")
+# Which input a refusal names: dv-run has one flag for all; DVParallel has model, degree and mode inputs.
+CLI_INPUTS = {"model": "parallel", "degree": "parallel", "mode": "parallel"}
 
 
 def has_plan(denoiser_class: type) -> bool:
@@ -37,21 +39,21 @@ def supported_families() -> list[str]:
     return names
 
 
-def resolved_mode(mode: str, heads: int, degree: int, backend: str) -> str:
+def resolved_mode(mode: str, heads: int, degree: int, backend: str, names: Mapping[str, str] = CLI_INPUTS) -> str:
     """The attention split a request runs as, or a DVInputError naming the input `parallel`.
 
     Ulysses sends each rank 1/degree of the heads, so the heads must divide; ring passes key/value blocks round
     and merges them by their log-sum-exp, which only the CUDA attention kernels return (none of the CPU ones)."""
     if mode not in MODES:
-        raise DVInputError("parallel", f"'{mode}'.", ", ".join(MODES))
+        raise DVInputError(names["mode"], f"'{mode}'.", ", ".join(MODES))
     if mode == "auto":
         mode = "ulysses" if heads % degree == 0 else "ring"
     if mode == "ring" and backend != "nccl":
-        raise DVInputError("parallel", "ring attention needs an attention kernel that returns the log-sum-exp, "
+        raise DVInputError(names["mode"], "ring attention needs an attention kernel that returns the log-sum-exp, "
                            "which the CPU backends do not have.", "ulysses (or ring on CUDA GPUs).")
     if mode == "ulysses" and heads % degree:
         divisors = [d for d in range(2, heads + 1) if heads % d == 0]
-        raise DVInputError("parallel", f"Ulysses gives each of {degree} ranks an equal share of the model's "
+        raise DVInputError(names["degree"], f"Ulysses gives each of {degree} ranks an equal share of the model's "
                            f"{heads} attention heads, and {degree} does not divide {heads}.",
                            f"a degree among {divisors[:6]}, or ring on CUDA GPUs.")
     return mode
@@ -71,27 +73,27 @@ def sequence_length(config: Mapping[str, Any], latent_frames: int, latent_height
 
 
 def check(denoiser_class: type | None, config: Mapping[str, Any], family: Family | None, ranks: group.Ranks,
-          latent_shape: tuple[int, int, int] | None) -> str:
+          latent_shape: tuple[int, int, int] | None, names: Mapping[str, str] = CLI_INPUTS) -> str:
     """Refuse what cannot run context-parallel (no plan, a family that says it fails, heads or sequence the
     degree does not divide, ring without CUDA); the mode it runs as otherwise. latent_shape None: the sequence
     is not known yet."""
     family_label = family.label if family else config.get("_class_name", "?")
     if family is not None and family.context_parallel_refusal:
-        raise DVInputError("parallel", f"{family_label} cannot run split over ranks: "
+        raise DVInputError(names["model"], f"{family_label} cannot run split over ranks: "
                            f"{family.context_parallel_refusal}.",
                            "a model of " + ", ".join(supported_families()) + ", or a run without --parallel.")
     if denoiser_class is None or not has_plan(denoiser_class):
         name = getattr(denoiser_class, "__name__", config.get("_class_name", "?"))
-        raise DVInputError("parallel", f"{family_label} ({name}) has no context-parallel plan in diffusers, so "
+        raise DVInputError(names["model"], f"{family_label} ({name}) has no context-parallel plan in diffusers, so "
                            "one video cannot be split over several ranks.",
                            "a model of " + ", ".join(supported_families()) + ", or a run without --parallel.")
     heads = int(config.get("num_attention_heads", 0) or 0)
-    mode = resolved_mode(ranks.mode, heads or ranks.degree, ranks.degree, ranks.backend)
+    mode = resolved_mode(ranks.mode, heads or ranks.degree, ranks.degree, ranks.backend, names)
     if latent_shape is None:
         return mode
     tokens = sequence_length(config, *latent_shape)
     if tokens % ranks.degree:
-        raise DVInputError("parallel", f"the video is {tokens} tokens long for the denoiser, which {ranks.degree} "
+        raise DVInputError(names["degree"], f"the video is {tokens} tokens long for the denoiser, which {ranks.degree} "
                            "ranks cannot share equally.",
                            f"a size or frame count whose token count divides by {ranks.degree}.")
     return mode

@@ -80,3 +80,23 @@ def leave() -> None:
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
     _current = None
+
+
+def stop_if_any_rank_stops() -> None:
+    """At a step's end, in a parallel run: every rank learns whether any was asked to stop, and all stop at the
+    same step (a rank that went on alone would wait in its next collective until the timeout)."""
+    ranks = _current
+    if ranks is None or ranks.degree == 1:
+        return
+    import torch
+    import torch.distributed as dist
+
+    from .. import host
+
+    local = host.interrupt_pending()
+    flag = torch.tensor([1 if local else 0], device=ranks.device)
+    dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+    if flag.item():
+        if local:
+            host.check_interrupt()  # this rank's own interrupt, as the host raises it
+        raise host.Interrupted("Interrupted: another rank of the parallel run was asked to stop.")

@@ -36,6 +36,7 @@ class RunResult:
     outputs: dict[str, dict[str, Any]] = field(default_factory=dict)  # node id -> ui dict, as /history
     executed: list[str] = field(default_factory=list)
     cached: list[str] = field(default_factory=list)
+    values: dict[str, tuple] = field(default_factory=dict)  # node id -> its outputs, for every node that ran
 
 
 def _is_link(value: Any) -> bool:
@@ -100,15 +101,17 @@ class Executor:
 
     def run(self, prompt: dict[str, Any], extra_pnginfo: dict[str, Any] | None = None,
             on_node: Callable[[str, str], None] | None = None, write_outputs: bool = True,
-            captured: dict[str, dict[str, Any]] | None = None) -> RunResult:
+            captured: dict[str, dict[str, Any]] | None = None, targets: list[str] | None = None) -> RunResult:
         """write_outputs=False: output nodes (files, previews) get their inputs computed but do not run, as on
         the ranks of a parallel run that are not rank 0 (every rank must take part in the denoising); their
-        arguments go into `captured` (node id -> kwargs) where given, for `run_outputs` on the writing rank."""
+        arguments go into `captured` (node id -> kwargs) where given, for `run_outputs` on the writing rank.
+        targets: run these nodes (and what they depend on) instead of the output nodes, unvalidated (a part of
+        a prompt a server validated, replayed by a parallel worker); their outputs are in `result.values`."""
         import torch
 
-        outputs = self.validate(prompt)
+        outputs = self.validate(prompt) if targets is None else list(targets)
         result = RunResult()
-        values: dict[str, tuple] = {}
+        values: dict[str, tuple] = result.values
         keys: dict[str, str] = {}
         hidden = {"PROMPT": prompt, "EXTRA_PNGINFO": extra_pnginfo or {}}
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import host
+from ..parallel import group as parallel_group
 from . import finite
 
 
@@ -127,6 +128,7 @@ def step_callback(total_steps: int, previewer: Callable[[Any], Any] | None,
         runs = int(getattr(pipe, "num_timesteps", 0) or 0)
         if runs:
             progress.total = runs
+        parallel_group.stop_if_any_rank_stops()
         progress.update(1, preview)
         return {}
 

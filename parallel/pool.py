@@ -1,0 +1,182 @@
+"""The worker processes that let one ComfyUI server spread a video over several devices.
+
+ComfyUI runs every prompt in one process, so the server process is rank 0 and the pool adds degree-1 worker
+processes that join one torch.distributed group with it (NCCL on GPUs, one GPU each; gloo on CPUs). Workers
+start with the first parallel prompt and stay for the next ones (their models stay loaded); they stop when
+the server exits or `stop_all` runs. Every collective has a timeout, so a worker that dies mid-run fails the
+prompt with a message within that time and the pool is rebuilt on the next prompt, never a hang.
+"""
+
+from __future__ import annotations
+
+import atexit
+import datetime
+import json
+import logging
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from . import group
+from .worker import BOOT
+
+log = logging.getLogger("DiffusersVideo")
+PACKAGE = __name__.rsplit(".parallel", 1)[0]  # the name the server imported the pack under
+PACK_FOLDER = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+class ParallelRunError(RuntimeError):
+    """A worker failed or vanished during a parallel run (the prompt fails; the pool is rebuilt)."""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class WorkerPool:
+    def __init__(self, degree: int, backend: str, timeout_s: float) -> None:
+        self.degree, self.backend, self.timeout_s = degree, backend, timeout_s
+        self.processes: list[subprocess.Popen] = []
+        self.conns: list[Any] = []
+        self.scratch = tempfile.mkdtemp(prefix="dv-parallel-")
+
+    # ------------------------------------------------------------------------------------------- life
+
+    def start(self) -> None:
+        from multiprocessing.connection import Listener
+
+        import torch.distributed as dist
+
+        from .. import host
+
+        key = secrets.token_bytes(32)
+        listener = Listener(("127.0.0.1", 0), authkey=key)
+        init_method = f"tcp://127.0.0.1:{_free_port()}"
+        env = {**os.environ, "DV_FOLDER_PATHS": json.dumps(host.all_folder_paths()),
+               "DV_INPUT_DIR": host.input_directory(), "DV_OUTPUT_DIR": os.path.join(self.scratch, "output"),
+               "DV_PROGRESS": "0"}
+        for rank in range(1, self.degree):
+            settings = {"address": list(listener.address), "authkey": key.hex(), "rank": rank,
+                        "world_size": self.degree, "init_method": init_method, "backend": self.backend,
+                        "timeout_s": self.timeout_s}
+            worker_env = dict(env)
+            if self.backend == "nccl":
+                worker_env["CUDA_VISIBLE_DEVICES"] = str(rank)  # its own GPU, seen as cuda:0
+            # cwd outside ComfyUI's folder: the worker must not import ComfyUI's modules (it runs standalone).
+            self.processes.append(subprocess.Popen(
+                [sys.executable, "-c", BOOT, PACK_FOLDER, PACKAGE, json.dumps(settings)], cwd=self.scratch,
+                env=worker_env))
+        accepted: list[Any] = []
+        acceptor = threading.Thread(target=lambda: [accepted.append(listener.accept())
+                                                    for _ in range(self.degree - 1)], daemon=True)
+        acceptor.start()
+        acceptor.join(self.timeout_s)
+        listener.close()
+        self.conns = accepted
+        if len(accepted) < self.degree - 1:
+            self.stop()
+            raise ParallelRunError(f"DVParallel: {self.degree - 1 - len(accepted)} of {self.degree - 1} worker "
+                                   f"processes did not start within {self.timeout_s:g} s.")
+        dist.init_process_group(self.backend, init_method=init_method, rank=0, world_size=self.degree,
+                                timeout=datetime.timedelta(seconds=self.timeout_s))
+        for conn in self.conns:
+            if not conn.poll(self.timeout_s):
+                self.stop()
+                raise ParallelRunError("DVParallel: a worker joined the group but did not report ready.")
+            conn.recv()
+        log.info("DiffusersVideo: %d parallel worker processes ready (%s)", self.degree - 1, self.backend)
+
+    def alive(self) -> bool:
+        return bool(self.processes) and all(p.poll() is None for p in self.processes)
+
+    def stop(self) -> None:
+        import torch.distributed as dist
+
+        for conn in self.conns:
+            try:
+                conn.send(("stop", None))
+            except (OSError, ValueError):
+                pass
+        for process in self.processes:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        for conn in self.conns:
+            conn.close()
+        self.processes, self.conns = [], []
+        if dist.is_available() and dist.is_initialized():
+            dist.destroy_process_group()
+
+    # -------------------------------------------------------------------------------------------- run
+
+    def run(self, job: dict[str, Any], local_call: Callable[[], Any]) -> Any:
+        """Send the job to every worker, run rank 0's share here, and collect the workers' reports."""
+        try:
+            for conn in self.conns:
+                conn.send(("job", job))
+        except (OSError, ValueError) as error:
+            raise self._failed(f"a worker could not take the job ({error})") from error
+        group._current = group.Ranks(0, self.degree, 0, self.backend, job["mode"], self.degree)
+        try:
+            result = local_call()
+        except BaseException as error:
+            if not self.alive() or "gloo" in str(error).lower() or "timed out" in str(error).lower():
+                raise self._failed(f"the run stopped: {type(error).__name__}: {error}") from error
+            self._drain()  # an interrupt or a DV error: every rank stopped at the same step
+            raise
+        finally:
+            group._current = None
+        self._drain(raise_errors=True)
+        return result
+
+    def _drain(self, raise_errors: bool = False) -> None:
+        for rank, conn in enumerate(self.conns, start=1):
+            if not conn.poll(self.timeout_s):
+                raise self._failed(f"worker rank {rank} did not finish within {self.timeout_s:g} s")
+            status, detail = conn.recv()
+            if status == "error" and raise_errors:
+                raise self._failed(f"worker rank {rank}: {detail}")
+
+    def _failed(self, what: str) -> ParallelRunError:
+        codes = [p.poll() for p in self.processes]
+        gone = [f"rank {i} exited with code {c}" for i, c in enumerate(codes, start=1) if c is not None]
+        self.stop()
+        _pools.pop((self.degree, self.backend), None)
+        detail = f" ({'; '.join(gone)})" if gone else ""
+        return ParallelRunError(f"DVParallel: {what}{detail}. The worker pool was stopped; the next prompt starts a "
+                                "new one.")
+
+
+_pools: dict[tuple[int, str], WorkerPool] = {}
+
+
+def pool_for(degree: int, backend: str, timeout_s: float) -> WorkerPool:
+    """The running pool of this size, started on first use (one pool at a time: a group per process)."""
+    found = _pools.get((degree, backend))
+    if found is not None and found.alive():
+        found.timeout_s = timeout_s
+        return found
+    stop_all()
+    pool = WorkerPool(degree, backend, timeout_s)
+    pool.start()
+    _pools[(degree, backend)] = pool
+    return pool
+
+
+def stop_all() -> None:
+    for pool in list(_pools.values()):
+        pool.stop()
+    _pools.clear()
+
+
+atexit.register(stop_all)

@@ -1,0 +1,116 @@
+"""DVParallel inside one server process (issue 13): this process is rank 0, a worker process is rank 1 (gloo
+on CPU), the tiny Wan example's frames equal a single-process run; a worker killed mid-run fails the prompt
+with a clear error, and the next prompt (parallel or not) succeeds."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+
+import pytest
+import torch
+from diffusers_video import NODE_CLASS_MAPPINGS
+from diffusers_video.errors import DVInputError
+from diffusers_video.runner.core_nodes import CORE_NODES
+from diffusers_video.runner.executor import Executor, NodeExecutionError
+
+EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "example_workflows", "api")
+NODES = {**CORE_NODES, **NODE_CLASS_MAPPINGS}
+
+
+@pytest.fixture(scope="module")
+def base_prompt(tiny_models_dir):
+    from diffusers_video.tiny_models.cache import install_into_models_dir
+
+    install_into_models_dir(tiny_models_dir, "wan", "tiny-wan")
+    with open(os.path.join(EXAMPLES, "wan_text_to_video.json"), encoding="utf-8") as f:
+        prompt = json.load(f)
+    prompt["1"]["inputs"]["model"] = "tiny-wan"
+    prompt["3"]["inputs"].update(width=64, height=48, num_frames=9, num_inference_steps=2)
+    del prompt["5"]  # no video file: the latent is what is compared
+    prompt["6"] = {"class_type": "DVSaveLatent", "inputs": {"samples": ["3", 0], "filename_prefix": "pool/latent"}}
+    return prompt
+
+
+def _parallel(prompt: dict, degree: int = 2, timeout_s: float = 60.0) -> dict:
+    prompt = copy.deepcopy(prompt)
+    prompt["7"] = {"class_type": "DVParallel", "inputs": {"model": ["1", 0], "degree": degree, "mode": "ulysses",
+                                                          "timeout_s": timeout_s}}
+    prompt["3"]["inputs"]["model"] = ["7", 0]
+    return prompt
+
+
+def _latest_latent(out_dir: str) -> torch.Tensor:
+    from safetensors.torch import load_file
+
+    folder = os.path.join(out_dir, "pool")
+    newest = sorted(f for f in os.listdir(folder) if f.endswith(".safetensors"))[-1]
+    return load_file(os.path.join(folder, newest))["samples"]
+
+
+@pytest.fixture
+def output_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("DV_OUTPUT_DIR", str(tmp_path))
+    yield str(tmp_path)
+    from diffusers_video.parallel import pool
+
+    pool.stop_all()
+
+
+def test_two_ranks_in_one_server_equal_one_rank(base_prompt, output_dir):
+    from diffusers_video.parallel import pool
+
+    Executor(NODES).run(base_prompt)
+    single = _latest_latent(output_dir)
+    Executor(NODES).run(_parallel(base_prompt))
+    diff = (_latest_latent(output_dir) - single).abs().max().item()
+    assert diff <= 1e-5, diff
+    (running,) = pool._pools.values()
+    first_pid = running.processes[0].pid
+    Executor(NODES).run(_parallel(base_prompt | {"3": {**base_prompt["3"], "inputs": {
+        **base_prompt["3"]["inputs"], "seed": 7}}}))  # the next prompt reuses the same worker
+    assert running.alive() and running.processes[0].pid == first_pid
+
+
+def test_a_worker_killed_mid_run_fails_the_prompt_and_the_next_runs(base_prompt, output_dir, monkeypatch):
+    from diffusers_video.parallel import group, pool
+
+    plain_stop_check = group.stop_if_any_rank_stops
+    killed = []
+
+    def kill_the_worker_at_the_first_step():
+        if not killed:
+            (running,) = pool._pools.values()
+            running.processes[0].kill()
+            running.processes[0].wait()
+            killed.append(True)
+        plain_stop_check()
+
+    monkeypatch.setattr(group, "stop_if_any_rank_stops", kill_the_worker_at_the_first_step)
+    with pytest.raises(NodeExecutionError) as info:
+        Executor(NODES).run(_parallel(base_prompt, timeout_s=20.0))
+    message = str(info.value)
+    assert "DVParallel:" in message and "exited with code" in message and "next prompt starts a new one" in message
+    assert not pool._pools  # the broken pool is gone
+    files = os.listdir(os.path.join(output_dir, "pool")) if os.path.isdir(os.path.join(output_dir, "pool")) else []
+    assert not files  # nothing half-written: the run never reached the save
+    monkeypatch.setattr(group, "stop_if_any_rank_stops", plain_stop_check)
+    Executor(NODES).run(base_prompt)  # the next prompt, not parallel
+    Executor(NODES).run(_parallel(base_prompt))  # and a parallel one, with a new pool
+    assert len(os.listdir(os.path.join(output_dir, "pool"))) == 2
+
+
+def test_refusals_before_any_worker_starts(tiny_models_dir):
+    from diffusers_video.nodes.parallel import DVParallel
+    from diffusers_video.parallel import pool
+    from parity import load_parts
+
+    model = load_parts("tiny-cogvideox")[0]
+    with pytest.raises(DVInputError) as info:
+        DVParallel().apply(model, 2, "ulysses", 60.0)
+    assert str(info.value).startswith("DVParallel: input 'model'") and "no context-parallel plan" in str(info.value)
+    with pytest.raises(DVInputError) as info:
+        DVParallel().apply(model, 1000, "ulysses", 60.0)
+    assert "input 'degree'" in str(info.value)
+    assert not pool._pools
