@@ -10,7 +10,7 @@ import inspect
 from typing import Any
 
 from ..errors import finite_number, stamped, whole_number
-from . import controlnet, download, latents, loaders, memory, options, parallel, sampling, speed, vae, video
+from . import controlnet, download, latents, loaders, ltx, memory, options, parallel, sampling, speed, vae, video
 
 NODE_CLASS_MAPPINGS: dict[str, type] = {}
 NODE_DISPLAY_NAME_MAPPINGS: dict[str, str] = {}
@@ -60,7 +60,7 @@ def _stamp_errors(cls: type) -> None:
         setattr(cls, cls.FUNCTION, stamped(cls.__name__, _checked_numbers(cls, method)))
 
 
-for _module in (loaders, sampling, vae, video, latents, options, controlnet, speed, memory, download, parallel):
+for _module in (loaders, sampling, vae, video, latents, options, controlnet, speed, memory, download, ltx, parallel):
     for _cls in _module.NODES:
         _stamp_errors(_cls)
         NODE_CLASS_MAPPINGS[_cls.__name__] = _cls

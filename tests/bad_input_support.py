@@ -29,6 +29,8 @@ TINY = {
     "tiny-wan": ("wan", "diffusers"),
     "tiny-motion-adapter": ("motion_adapter", "animatediff_models"),
     "tiny-controlnet": ("controlnet", "controlnet"),
+    "tiny-ltx_095": ("ltx_095", "diffusers"),
+    "tiny-ltx-upsampler": ("ltx_upsampler", "diffusers"),
 }
 CLIP_W, CLIP_H, CLIP_FRAMES = 64, 48, 9
 ANSI = re.compile(r"\x1b\[")

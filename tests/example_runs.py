@@ -27,6 +27,9 @@ TINY_RUNS = {
                                                       "num_frames": 9}),
     "ltx_text_to_video": ("ltx", {"num_inference_steps": 2, "width": 64, "height": 32, "num_frames": 9}),
     "ltx_image_to_video": ("ltx", {"num_inference_steps": 2, "width": 64, "height": 32, "num_frames": 9}),
+    "ltx_keyframes": ("ltx_095", {"num_inference_steps": 2, "width": 64, "height": 32, "num_frames": 9}),
+    # The refine stage's size (twice the first stage's, set in NODE_INPUTS); 3 steps x 0.4 runs one.
+    "ltx_two_stage_upsample": ("ltx_095", {"num_inference_steps": 3, "width": 128, "height": 64, "num_frames": 9}),
     "sana_video_text_to_video": ("sana_video", {"num_inference_steps": 2, "width": 64, "height": 32,
                                                 "num_frames": 9}),
     "sana_video_image_to_video": ("sana_video_i2v", {"num_inference_steps": 2, "width": 64, "height": 32,
@@ -58,12 +61,14 @@ TINY_RUNS = {
                                                            "num_frames": 5}),
 }
 
-# example -> {node class or node id: inputs} that a CPU run must change besides the sampler's. The Cosmos
-# examples ship with the guardrail on (its default); its models cannot be downloaded here, so the tiny run
-# turns it off.
+# example -> {node class or node id: inputs} that a CPU run must change besides the sampler's (a node id where
+# one node of a class differs: the first stage of a two-stage graph). The Cosmos examples ship with the
+# guardrail on (its default); its models cannot be downloaded here, so the tiny run turns it off.
 NODE_INPUTS = {
     "cosmos2_video_to_world": {"DVCosmosOptions": {"guardrail": "off: I take responsibility for the outputs"}},
     "cosmos25_text_to_world": {"DVCosmosOptions": {"guardrail": "off: I take responsibility for the outputs"}},
+    "ltx_keyframes": {"9": {"frame_index": 8}},  # the last keyframe at the tiny run's last frame
+    "ltx_two_stage_upsample": {"3": {"width": 64, "height": 32}},
 }
 
 
@@ -85,7 +90,7 @@ def tiny_prompt(name: str, models_dir: str, input_dir: str) -> tuple[dict, dict]
         prompt = json.load(f)
     with open(os.path.join(EXAMPLES, f"{name}.json"), encoding="utf-8") as f:
         workflow = json.load(f)
-    for node in prompt.values():
+    for node_id, node in prompt.items():
         node["inputs"].update(NODE_INPUTS.get(name, {}).get(node["class_type"], {}))
         if node["class_type"] == "DVPipelineLoader":
             node["inputs"]["model"] = f"tiny-{family}"
@@ -96,6 +101,9 @@ def tiny_prompt(name: str, models_dir: str, input_dir: str) -> tuple[dict, dict]
         elif node["class_type"] == "DVControlNetLoader":
             install_into_models_dir(models_dir, "controlnet", "tiny-controlnet", "controlnet")
             node["inputs"]["controlnet"] = "tiny-controlnet"
+        elif node["class_type"] == "DVLTXLatentUpsamplerLoader":
+            install_into_models_dir(models_dir, "ltx_upsampler", "tiny-ltx-upsampler")
+            node["inputs"]["latent_upsampler"] = "diffusers/tiny-ltx-upsampler"
         elif node["class_type"] == "DVLoadVideo":
             node["inputs"].update(frame_load_cap=sampler_inputs["num_frames"], width=sampler_inputs["width"],
                                   height=sampler_inputs["height"])
@@ -104,6 +112,7 @@ def tiny_prompt(name: str, models_dir: str, input_dir: str) -> tuple[dict, dict]
             os.makedirs(input_dir, exist_ok=True)
             Image.linear_gradient("L").resize((64, 48)).convert("RGB").save(
                 os.path.join(input_dir, node["inputs"]["image"]))
+        node["inputs"].update(NODE_INPUTS.get(name, {}).get(node_id, {}))
     return prompt, workflow
 
 

@@ -187,6 +187,29 @@ def latent_save(prefix: str = "catalogue/latent") -> dict:
     return prompt
 
 
+def ltx_keyframe(upscale: bool = False) -> dict:
+    """LTX-Video 0.9.5+ with a keyframe (the clip's first frame) at its last frame, 64x32, 9 frames, 1 step; with
+    upscale, the latent upscaled and refined at 128x64 (the two-stage graph)."""
+    prompt = cog("x", "tiny-ltx_095")
+    prompt["x2"]["inputs"]["max_sequence_length"] = 128
+    prompt["xv"] = clip_loader(frame_load_cap=1)
+    prompt["xk"] = {"class_type": "DVLTXCondition", "inputs": {"image": ["xv", 0], "frame_index": 8, "strength": 1.0,
+                                                               "image_cond_noise_scale": 0.025}}
+    prompt["x3"]["inputs"].update(width=64, height=32, guidance_scale=3.0, vae=["x1", 1], options=["xk", 0])
+    if upscale:
+        prompt["xl"] = {"class_type": "DVLTXLatentUpsamplerLoader", "inputs": {
+            "latent_upsampler": "diffusers/tiny-ltx-upsampler", "dtype": "fp32"}}
+        prompt["xu"] = {"class_type": "DVLTXUpsampleLatent", "inputs": {
+            "samples": ["x3", 0], "latent_upsampler": ["xl", 0], "vae": ["x1", 1], "adain_factor": 0.0,
+            "tone_map_compression_ratio": 0.0}}
+        prompt["xr"] = {"class_type": "DVLTXRefineLatent", "inputs": {"samples": ["xu", 0], "options": ["xk", 0],
+                                                                      "denoise_strength": 1.0}}
+        prompt["x6"] = {"class_type": "DVSampler", "inputs": {**prompt["x3"]["inputs"], "width": 128, "height": 64,
+                                                              "options": ["xr", 0]}}
+        prompt["x4"]["inputs"]["samples"] = ["x6", 0]
+    return prompt
+
+
 def load_video(**inputs: Any) -> dict:
     return {"v1": clip_loader(**inputs), "v2": combine(["v1", 0], "catalogue/loaded")}
 
@@ -504,6 +527,25 @@ ROWS = [
     row("ltx-options-on-cog", lambda: with_options(cog(), "c3", "DVLTXOptions", frame_rate=24, decode_timestep=0.03,
                                                    decode_noise_scale=0.025, guidance_rescale=0.0),
         DV("c3", "DVSampler", "options")),
+    row("ltx-keyframe-past-the-last-frame", lambda: changed(ltx_keyframe(), {"xk.frame_index": 12}),
+        DV("x3", "DVSampler", "options", "frame_index")),
+    row("ltx-condition-clip-of-another-aspect", lambda: changed(ltx_keyframe(), {
+        "xk.image": DROP, "xk.video": ["xv", 0], "xk.frame_index": 0, "xv.frame_load_cap": 9}),
+        DV("x3", "DVSampler", "options", "aspect")),
+    row("ltx-condition-image-and-video", lambda: changed(ltx_keyframe(), {"xk.video": ["xv", 0]}),
+        DV("xk", "DVLTXCondition", "image")),
+    row("ltx-keyframe-ok", ltx_keyframe, OK(wrote_file("x5"))),
+    row("ltx-upsampler-not-listed", lambda: changed(ltx_keyframe(True), {"xl.latent_upsampler": "diffusers/nothing"}),
+        Invalid("xl", "latent_upsampler")),
+    row("ltx-upsample-with-another-familys-vae", lambda: changed(ltx_keyframe(True), {"xu.vae": ["c1", 1]},
+                                                                          {"c1": cog()["c1"]}),
+        DV("xu", "DVLTXUpsampleLatent", "vae")),
+    row("ltx-refine-another-familys-latent", lambda: changed(ltx_keyframe(True), {"xr.samples": ["c3", 0]},
+                                                                        {k: cog()[k] for k in ("c1", "c2", "c3")}),
+        DV("xr", "DVLTXRefineLatent", "samples")),
+    row("ltx-refined-at-the-small-size", lambda: changed(ltx_keyframe(True), {"x6.width": 64, "x6.height": 32}),
+        DV("x6", "DVSampler", "width")),
+    row("ltx-two-stage-ok", lambda: ltx_keyframe(True), OK(wrote_file("x5"))),
     row("hunyuan-options-on-cog", lambda: with_options(cog(), "c3", "DVHunyuanVideoOptions", true_cfg_scale=1.0),
         DV("c3", "DVSampler", "options")),
     row("i2vgenxl-options-on-cog", lambda: with_options(cog(), "c3", "DVI2VGenXLOptions", target_fps=16),
