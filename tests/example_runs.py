@@ -53,6 +53,9 @@ TINY_RUNS = {
     "pix2pix_video_edit": ("pix2pix", {"num_inference_steps": 2, "width": 32, "height": 32, "num_frames": 4}),
     "cosmos2_video_to_world": ("cosmos", {"num_inference_steps": 2, "width": 64, "height": 32, "num_frames": 9}),
     "cosmos25_text_to_world": ("cosmos25", {"num_inference_steps": 2, "width": 64, "height": 32, "num_frames": 9}),
+    # One tile of the tiny VAE (128 pixels x 24 frames): Allegro decodes only whole tiles.
+    "allegro_text_to_video": ("allegro", {"num_inference_steps": 2, "width": 128, "height": 128, "num_frames": 24}),
+    "latte_text_to_video": ("latte", {"num_inference_steps": 2, "width": 48, "height": 32, "num_frames": 16}),
     "easyanimate_text_to_video": ("easyanimate", {"num_inference_steps": 2, "width": 32, "height": 32,
                                                   "num_frames": 5}),
     "easyanimate_control": ("easyanimate_control", {"num_inference_steps": 2, "width": 32, "height": 32,
