@@ -25,6 +25,12 @@ TINY_RUNS = {
                                                 "num_frames": 5}),
     "wan22_ti2v_5b_text_to_video": ("wan22_ti2v_5b", {"num_inference_steps": 2, "width": 32, "height": 32,
                                                       "num_frames": 9}),
+    "wan_vace_control": ("wan_vace", {"num_inference_steps": 2, "width": 64, "height": 48, "num_frames": 9}),
+    # 64x48: the size of the image written for LoadImage, whose MASK VACE takes at the video's size.
+    "wan_vace_inpaint": ("wan_vace", {"num_inference_steps": 2, "width": 64, "height": 48, "num_frames": 9}),
+    "wan_first_last_frame": ("wan_flf2v", {"num_inference_steps": 2, "width": 32, "height": 32, "num_frames": 5}),
+    # 3 steps x strength 0.7 runs two.
+    "wan_video_to_video": ("wan", {"num_inference_steps": 3, "width": 64, "height": 48, "num_frames": 9}),
     "ltx_text_to_video": ("ltx", {"num_inference_steps": 2, "width": 64, "height": 32, "num_frames": 9}),
     "ltx_image_to_video": ("ltx", {"num_inference_steps": 2, "width": 64, "height": 32, "num_frames": 9}),
     "ltx_keyframes": ("ltx_095", {"num_inference_steps": 2, "width": 64, "height": 32, "num_frames": 9}),

@@ -84,12 +84,13 @@ def test_model_without_its_image_encoder_is_refused(parts):
     refused((model, *parts[1:]), "model", "without its image_encoder", vae=parts[1], image=first_frame())
 
 
-@pytest.mark.parametrize("extra, match", [({"pos_embed_seq_len": 2 * 32 * 32 + 2}, "FLF2V")], ids=["flf2v"])
-def test_unsupported_image_models_are_named(parts, extra, match):
+def test_first_last_frame_model_without_a_last_frame_is_refused(parts):
+    """Wan2.1-FLF2V (learned positions for two images' CLIP tokens) runs with DVWanOptions' last_image
+    (tests/test_wan_flf_v2v.py); without it, the missing wire is named."""
     from diffusers import WanTransformer3DModel
     from diffusers_video.host import ManagedModule
 
-    config = {**parts[0].module.config, **extra}
+    config = {**parts[0].module.config, "pos_embed_seq_len": 2 * 32 * 32 + 2}
     transformer = WanTransformer3DModel.from_config(config).eval()
     model = dataclasses.replace(parts[0], managed=ManagedModule(transformer, "variant"))
-    refused((model, *parts[1:]), "model", match, vae=parts[1], image=first_frame())
+    refused((model, *parts[1:]), "last_image", "FLF2V", vae=parts[1], image=first_frame())

@@ -132,6 +132,83 @@ def build_wan22_ti2v_5b(dest: str) -> str:
     return dest
 
 
+def _tiny_vace_transformer(seed: int):
+    """The VACE transformer of diffusers' tests/pipelines/wan/test_wan_vace.py: three blocks, VACE blocks beside
+    0 and 2, and 96 control channels (16 inactive + 16 reactive latent channels + the 8x8 mask as 64)."""
+    import torch
+    from diffusers import WanVACETransformer3DModel
+
+    torch.manual_seed(seed)
+    return WanVACETransformer3DModel(
+        patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12, in_channels=16, out_channels=16,
+        text_dim=32, freq_dim=256, ffn_dim=32, num_layers=3, cross_attn_norm=True, qk_norm="rms_norm_across_heads",
+        rope_max_seq_len=32, vace_layers=[0, 2], vace_in_channels=96,
+    ).eval()
+
+
+def build_wan_vace(dest: str) -> str:
+    """A tiny Wan2.1 VACE folder (as Wan-AI/Wan2.1-VACE-1.3B-diffusers, a WanVACEPipeline folder): the tiny
+    Wan2.1 text side, VAE and scheduler around diffusers' test VACE transformer."""
+    from diffusers import WanPipeline, WanVACEPipeline
+
+    from .cache import tiny_model_path
+
+    t2v = WanPipeline.from_pretrained(tiny_model_path("wan"))
+    WanVACEPipeline(tokenizer=t2v.tokenizer, text_encoder=t2v.text_encoder, vae=t2v.vae, scheduler=t2v.scheduler,
+                    transformer=_tiny_vace_transformer(0), transformer_2=None,
+                    boundary_ratio=None).save_pretrained(dest, safe_serialization=True)
+    return dest
+
+
+def build_wan22_vace_a14b(dest: str) -> str:
+    """A tiny Wan2.2 VACE A14B folder (as alibaba-pai's Wan2.2-VACE-Fun-A14B): two VACE experts, each its own
+    seed, and boundary_ratio 0.875, which WanVACEPipeline takes as WanPipeline does."""
+    from diffusers import WanPipeline, WanVACEPipeline
+
+    from .cache import tiny_model_path
+
+    t2v = WanPipeline.from_pretrained(tiny_model_path("wan"))
+    WanVACEPipeline(tokenizer=t2v.tokenizer, text_encoder=t2v.text_encoder, vae=t2v.vae, scheduler=t2v.scheduler,
+                    transformer=_tiny_vace_transformer(0), transformer_2=_tiny_vace_transformer(1),
+                    boundary_ratio=0.875).save_pretrained(dest, safe_serialization=True)
+    return dest
+
+
+def build_wan_flf2v(dest: str) -> str:
+    """A tiny Wan2.1 first-last-frame folder (as Wan-AI/Wan2.1-FLF2V-14B-720P-diffusers, a
+    WanImageToVideoPipeline folder): the I2V transformer with learned positions for the CLIP tokens of two
+    images (pos_embed_seq_len = 2 x (4x4 patches + class token)), as diffusers' WanFLFToVideo test has it, plus
+    added_kv_proj_dim as the released model (so the image tokens take their own cross-attention)."""
+    import torch
+    from diffusers import WanImageToVideoPipeline, WanPipeline, WanTransformer3DModel
+    from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModel
+
+    from .cache import tiny_model_path
+
+    t2v = WanPipeline.from_pretrained(tiny_model_path("wan"))
+    torch.manual_seed(0)
+    transformer = WanTransformer3DModel(
+        patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12, in_channels=36, out_channels=16,
+        text_dim=32, freq_dim=256, ffn_dim=32, num_layers=2, cross_attn_norm=True, qk_norm="rms_norm_across_heads",
+        rope_max_seq_len=32, image_dim=4, added_kv_proj_dim=24, pos_embed_seq_len=2 * (4 * 4 + 1),
+    ).eval()
+    # pos_embed starts at zero in a fresh model: random values make a model that ignored it show.
+    with torch.no_grad():
+        transformer.condition_embedder.image_embedder.pos_embed.normal_(0, 0.5)
+    torch.manual_seed(0)
+    image_encoder = CLIPVisionModel(CLIPVisionConfig(
+        hidden_size=4, num_hidden_layers=2, num_attention_heads=2, image_size=4, intermediate_size=16,
+        patch_size=1)).eval()
+    WanImageToVideoPipeline(
+        tokenizer=t2v.tokenizer, text_encoder=t2v.text_encoder, vae=t2v.vae, scheduler=t2v.scheduler,
+        image_processor=CLIPImageProcessor(crop_size=4, size=4), image_encoder=image_encoder,
+        transformer=transformer,
+    ).save_pretrained(dest, safe_serialization=True)
+    return dest
+
+
 # The tiny models this module builds, for cache.tiny_model_path: name -> builder function.
 TINY_MODELS = {"wan": "build_wan", "wan_i2v": "build_wan_i2v", "wan22_a14b": "build_wan22_a14b",
-               "wan22_i2v_a14b": "build_wan22_i2v_a14b", "wan22_ti2v_5b": "build_wan22_ti2v_5b"}
+               "wan22_i2v_a14b": "build_wan22_i2v_a14b", "wan22_ti2v_5b": "build_wan22_ti2v_5b",
+               "wan_vace": "build_wan_vace", "wan22_vace_a14b": "build_wan22_vace_a14b",
+               "wan_flf2v": "build_wan_flf2v"}
