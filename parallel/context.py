@@ -117,22 +117,39 @@ def _one_device_per_rank_on_cpu() -> Iterator[None]:
         torch.accelerator.device_count = plain
 
 
+_meshes: dict[tuple, Any] = {}  # (process group, mode, degree) -> mesh: sub-groups are made once per group
+
+
 def enable(module: Any, mode: str, ranks: group.Ranks) -> None:
-    """Turn diffusers' context parallelism on for this denoiser (once: diffusers cannot turn it off again, so a
-    module keeps it for the life of the run)."""
+    """Turn diffusers' context parallelism on for this denoiser, for one run (`disable` turns it off again, so
+    the loaded model is unchanged for plain runs and a later process group)."""
     import torch
+    import torch.distributed as dist
     from diffusers import ContextParallelConfig
     from torch.distributed.device_mesh import init_device_mesh
 
-    if getattr(module, "_dv_parallel", None) == (mode, ranks.degree):
-        return
     ring, ulysses = (ranks.degree, 1) if mode == "ring" else (1, ranks.degree)
-    device_type = "cuda" if ranks.backend == "nccl" else "cpu"
-    mesh = init_device_mesh(device_type, (ring, ulysses), mesh_dim_names=("ring", "ulysses"))
-    config = ContextParallelConfig(ring_degree=ring, ulysses_degree=ulysses, mesh=mesh)
+    key = (dist.group.WORLD, mode, ranks.degree)
+    if key not in _meshes:
+        _meshes.clear()  # meshes of a destroyed group are of no further use
+        device_type = "cuda" if ranks.backend == "nccl" else "cpu"
+        _meshes[key] = init_device_mesh(device_type, (ring, ulysses), mesh_dim_names=("ring", "ulysses"))
+    config = ContextParallelConfig(ring_degree=ring, ulysses_degree=ulysses, mesh=_meshes[key])
     with _one_device_per_rank_on_cpu(), torch.no_grad():
         module.enable_parallelism(config=config)
-    module._dv_parallel = (mode, ranks.degree)
+
+
+def disable(module: Any) -> None:
+    """Undo `enable`: diffusers' hooks removed (its own remove_context_parallel), the attention processors and
+    the model told there is no parallel config (diffusers has no public call for these two)."""
+    from diffusers.hooks.context_parallel import remove_context_parallel
+
+    remove_context_parallel(module, module._cp_plan)
+    for sub in module.modules():
+        processor = getattr(sub, "processor", None)
+        if processor is not None and getattr(processor, "_parallel_config", None) is not None:
+            processor._parallel_config = None
+    module._parallel_config = None
 
 
 @contextlib.contextmanager
@@ -147,4 +164,7 @@ def applied(expert: Any, width: int, height: int, num_frames: int) -> Iterator[N
     latent = ((num_frames - 1) // geometry.temporal + 1, height // geometry.spatial, width // geometry.spatial)
     module = expert.module
     enable(module, check(type(module), dict(module.config), expert.family, ranks, latent), ranks)
-    yield
+    try:
+        yield
+    finally:
+        disable(module)

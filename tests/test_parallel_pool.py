@@ -88,16 +88,17 @@ def test_a_worker_killed_mid_run_fails_the_prompt_and_the_next_runs(base_prompt,
         plain_stop_check()
 
     monkeypatch.setattr(group, "stop_if_any_rank_stops", kill_the_worker_at_the_first_step)
+    executor = Executor(NODES)  # one executor throughout, as a server keeps its loaded model
     with pytest.raises(NodeExecutionError) as info:
-        Executor(NODES).run(_parallel(base_prompt, timeout_s=20.0))
+        executor.run(_parallel(base_prompt, timeout_s=20.0))
     message = str(info.value)
     assert "DVParallel:" in message and "exited with code" in message and "next prompt starts a new one" in message
     assert not pool._pools  # the broken pool is gone
     files = os.listdir(os.path.join(output_dir, "pool")) if os.path.isdir(os.path.join(output_dir, "pool")) else []
     assert not files  # nothing half-written: the run never reached the save
     monkeypatch.setattr(group, "stop_if_any_rank_stops", plain_stop_check)
-    Executor(NODES).run(base_prompt)  # the next prompt, not parallel
-    Executor(NODES).run(_parallel(base_prompt))  # and a parallel one, with a new pool
+    executor.run(base_prompt)  # the next prompt, not parallel
+    executor.run(_parallel(base_prompt))  # and a parallel one: a new pool, the loaded model re-pointed at it
     assert len(os.listdir(os.path.join(output_dir, "pool"))) == 2
 
 
