@@ -582,6 +582,7 @@ def list_controlnets() -> list[str]:
 
 
 def load_controlnet(name: str, dtype_name: str, input_name: str = "controlnet"):
+    import diffusers
     from diffusers import ControlNetModel
 
     path = _resolve("controlnet", name, input_name)
@@ -589,10 +590,13 @@ def load_controlnet(name: str, dtype_name: str, input_name: str = "controlnet"):
     dtype = component_dtype(next((f for f in all_families() if f.takes_control), None), "controlnet", dtype_name)
     if os.path.isdir(path):
         class_name = read_json(os.path.join(path, "config.json"), input_name).get("_class_name")
-        if class_name != "ControlNetModel":
+        # SparseControlNetModel: AnimateDiff's SparseCtrl, conditioning chosen frames only.
+        if class_name not in ("ControlNetModel", "SparseControlNetModel"):
             raise DVInputError(input_name, f"'{name}' holds a {class_name}, not an SD1.5 ControlNetModel.",
-                               "a ControlNet folder such as lllyasviel/sd-controlnet-openpose.")
-        return _from_pretrained(ControlNetModel, path, name.rstrip("/"), "diffusers", input_name, dtype=dtype).eval()
+                               "a ControlNet folder such as lllyasviel/sd-controlnet-openpose, or a SparseCtrl "
+                               "folder (animatediff-sparsectrl-scribble).")
+        return _from_pretrained(getattr(diffusers, class_name), path, name.rstrip("/"), "diffusers", input_name,
+                                dtype=dtype).eval()
     try:  # diffusers converts the original ControlNet checkpoints (config from the Hub or its cache)
         return ControlNetModel.from_single_file(path, dtype=dtype).eval()
     except Exception as error:  # noqa: BLE001 - diffusers raises many types here; the user needs one message

@@ -20,7 +20,8 @@ class DVControlNetLoader:
     DISPLAY_NAME = "DV Load ControlNet"
     CATEGORY = CATEGORY
     DESCRIPTION = ("Loads a Stable Diffusion 1.5 ControlNet (pose, edges, depth, ...) from models/controlnet: a "
-                   "diffusers folder, or an original .safetensors diffusers can convert.")
+                   "diffusers folder, or an original .safetensors diffusers can convert; also AnimateDiff's SparseCtrl "
+                   "(diffusers folder), which conditions chosen frames only.")
     FUNCTION = "load"
     RETURN_TYPES = ("DV_CONTROLNET",)
     RETURN_NAMES = ("controlnet",)
@@ -58,7 +59,8 @@ class DVApplyControlNet:
             "required": {
                 "controlnet": ("DV_CONTROLNET", {"tooltip": "From DVControlNetLoader."}),
                 "control_frames": ("IMAGE", {"tooltip": "One control image per frame; DVSampler's num_frames "
-                                             "must match their count."}),
+                                             "must match their count (SparseCtrl: one per chosen frame, placed by "
+                                             "DVAnimateDiffOptions' controlnet_frame_indices)."}),
                 "strength": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 10.0, "step": 0.01,
                                        "tooltip": "controlnet_conditioning_scale: how strongly the control steers."}),
             }

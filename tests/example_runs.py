@@ -52,11 +52,23 @@ TINY_RUNS = {
     "i2vgenxl_image_to_video": ("i2vgenxl", {"num_inference_steps": 2, "width": 64, "height": 48,
                                              "num_frames": 4}),
     "animatediff_text_to_video": ("sd15", {"num_inference_steps": 2, "width": 32, "height": 32, "num_frames": 4}),
+    "animatediff_controlnet": ("sd15", {"num_inference_steps": 2, "width": 32, "height": 32, "num_frames": 4}),
+    # The control image LoadImage gets is 64x48: the same aspect, as SparseCtrl needs.
+    "animatediff_sparsectrl": ("sd15", {"num_inference_steps": 2, "width": 64, "height": 48, "num_frames": 4}),
+    "animatediff_video_to_video": ("sd15", {"num_inference_steps": 3, "width": 32, "height": 32, "num_frames": 4}),
+    "animatediff_sdxl": ("sdxl", {"num_inference_steps": 2, "width": 32, "height": 32, "num_frames": 4}),
+    # Past the adapter's 32 positions: FreeNoise's windows are what make it possible.
+    "animatediff_free_noise": ("sd15", {"num_inference_steps": 1, "width": 16, "height": 16, "num_frames": 36}),
     "modelscope_text_to_video": ("modelscope", {"num_inference_steps": 2, "width": 64, "height": 48,
                                                 "num_frames": 4}),
     "controlnet_pose_video": ("sd15", {"num_inference_steps": 2, "width": 32, "height": 32, "num_frames": 4}),
     "controlnet_edge_video": ("sd15", {"num_inference_steps": 2, "width": 32, "height": 32, "num_frames": 4}),
     "pix2pix_video_edit": ("pix2pix", {"num_inference_steps": 2, "width": 32, "height": 32, "num_frames": 4}),
+    "lucyedit_video_edit": ("lucyedit", {"num_inference_steps": 2, "width": 64, "height": 32, "num_frames": 9}),
+    "chronoedit_image_edit": ("chronoedit", {"num_inference_steps": 2, "width": 32, "height": 32, "num_frames": 5}),
+    "helios_text_to_video": ("helios", {"num_inference_steps": 2, "width": 32, "height": 32, "num_frames": 33}),
+    "motif_video_text_to_video": ("motif_video", {"num_inference_steps": 2, "width": 32, "height": 32,
+                                                  "num_frames": 9}),
     "cosmos2_video_to_world": ("cosmos", {"num_inference_steps": 2, "width": 64, "height": 32, "num_frames": 9}),
     "cosmos25_text_to_world": ("cosmos25", {"num_inference_steps": 2, "width": 64, "height": 32, "num_frames": 9}),
     # One tile of the tiny VAE (128 pixels x 24 frames): Allegro decodes only whole tiles.
@@ -95,6 +107,7 @@ def tiny_prompt(name: str, models_dir: str, input_dir: str) -> tuple[dict, dict]
     family, sampler_inputs = TINY_RUNS[name]
     install_into_models_dir(models_dir, family, f"tiny-{family}")
     install_into_models_dir(models_dir, "motion_adapter", "tiny-motion-adapter", "animatediff_models")
+    install_into_models_dir(models_dir, "motion_adapter_sdxl", "tiny-motion-adapter-sdxl", "animatediff_models")
     with open(os.path.join(EXAMPLES, "api", f"{name}.json"), encoding="utf-8") as f:
         prompt = json.load(f)
     with open(os.path.join(EXAMPLES, f"{name}.json"), encoding="utf-8") as f:
@@ -106,10 +119,12 @@ def tiny_prompt(name: str, models_dir: str, input_dir: str) -> tuple[dict, dict]
         elif node["class_type"] == "DVSampler":
             node["inputs"].update(sampler_inputs)
         elif node["class_type"] == "DVMotionAdapterLoader":
-            node["inputs"]["motion_adapter"] = "tiny-motion-adapter"
+            sdxl = "sdxl" in node["inputs"]["motion_adapter"]
+            node["inputs"]["motion_adapter"] = "tiny-motion-adapter-sdxl" if sdxl else "tiny-motion-adapter"
         elif node["class_type"] == "DVControlNetLoader":
-            install_into_models_dir(models_dir, "controlnet", "tiny-controlnet", "controlnet")
-            node["inputs"]["controlnet"] = "tiny-controlnet"
+            kind = "sparse_controlnet" if "sparsectrl" in node["inputs"]["controlnet"] else "controlnet"
+            install_into_models_dir(models_dir, kind, f"tiny-{kind}", "controlnet")
+            node["inputs"]["controlnet"] = f"tiny-{kind}"
         elif node["class_type"] == "DVLTXLatentUpsamplerLoader":
             install_into_models_dir(models_dir, "ltx_upsampler", "tiny-ltx-upsampler")
             node["inputs"]["latent_upsampler"] = "diffusers/tiny-ltx-upsampler"

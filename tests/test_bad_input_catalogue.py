@@ -247,6 +247,10 @@ STEP_CACHE = {"cache": "PyramidAttentionBroadcast", "threshold": 0.05, "skip_ran
               "timestep_end": 800}
 OFFLOAD = {"offload": "ComfyUI decides", "num_blocks_per_group": 1, "use_stream": False, "forward_chunk_size": 0}
 T2VZ = {"motion_field_strength_x": 12.0, "motion_field_strength_y": 12.0, "t0": 0, "t1": 1}
+ANIMATEDIFF_OPTIONS = {"strength": 0.8, "controlnet_frame_indices": "", "context_length": 0, "context_stride": 4,
+                       "weighting_scheme": "pyramid", "noise_type": "shuffle_context", "free_init_iterations": 0,
+                       "free_init_method": "butterworth", "free_init_use_fast_sampling": False, "free_init_order": 4,
+                       "free_init_spatial_stop_frequency": 0.25, "free_init_temporal_stop_frequency": 0.25}
 
 
 # ------------------------------------------------------------------------------------------- answers
@@ -515,6 +519,12 @@ ROWS = [
     row("controlnet-frames-differ", lambda: changed(zero(), {"z6.num_frames": 3}), DV("z6", "DVSampler", "num_frames")),
 
     # --- options whose wire or model is missing, and ranges given backwards ---------------------------------------
+    row("animatediff-strength-without-video", lambda: with_options(animatediff(), "a5", "DVAnimateDiffOptions",
+                                                                   **{**ANIMATEDIFF_OPTIONS, "strength": 0.5}),
+        DV("a5", "DVSampler", "options")),
+    row("animatediff-free-noise-past-positions", lambda: with_options(animatediff(), "a5", "DVAnimateDiffOptions",
+                                                                      **{**ANIMATEDIFF_OPTIONS, "context_length": 40}),
+        DV("a5", "DVSampler", "options")),
     row("cog-strength-without-video", lambda: with_options(cog(), "c3", "DVCogVideoXOptions", use_dynamic_cfg=False,
                                                            strength=0.5), DV("c3", "DVSampler", "options")),
     row("cog-i2v-without-image", lambda: changed(cog_i2v(), {"i3.image": DROP}), DV("i3", "DVSampler", "image")),
