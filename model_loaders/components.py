@@ -114,7 +114,8 @@ class DVTextEncoder:
 
 FLOW_PREDICTION = "flow_prediction"
 # Multistep solvers that diffusers can run on flow sigmas (use_flow_sigmas); the others are DDPM-only.
-FLOW_CAPABLE = ("UniPCMultistepScheduler", "DPMSolverMultistepScheduler")
+# HeliosScheduler is Helios's UniPC on flow sigmas (prediction_type flow_prediction in its config).
+FLOW_CAPABLE = ("UniPCMultistepScheduler", "DPMSolverMultistepScheduler", "HeliosScheduler")
 
 
 @dataclass(frozen=True)
