@@ -80,8 +80,8 @@ def test_example_runs_through_dv_run(name, tiny_models_dir, tmp_path, monkeypatc
     with_format = {"cogvideox_text_to_video", "cogvideox_image_to_video", "cogvideox_video_to_video",
                    "cogvideox_fun_control",
                    "allegro_text_to_video",  # ComfyUI has no latent format for the Allegro VAE either
-                   "easyanimate_text_to_video", "easyanimate_control",  # ComfyUI has no latent format for
-                   "easyanimate_image_to_video"}  # EasyAnimate's Magvit VAE
+                   "easyanimate_text_to_video", "easyanimate_control",  # nor for EasyAnimate's Magvit VAE
+                   "easyanimate_image_to_video"}
     assert bool(previews) == (name not in with_format), f"{name}: {len(previews)} previews"
 
 
