@@ -39,6 +39,25 @@ def register() -> None:
         ]
         return web.json_response({"loaded": rows})
 
+    @web.middleware
+    async def _free_stops_parallel_workers(request, handler):
+        # /free is core's; the pack's worker processes (DVParallel) are no models core can unload, so they are
+        # stopped here, beside it. A middleware, added while the app is still being set up, sees the request
+        # without replacing core's handler.
+        if request.method == "POST" and request.path == "/free":
+            import asyncio
+
+            from .parallel import pool
+
+            if pool._pools:
+                await asyncio.get_running_loop().run_in_executor(None, pool.stop_when_idle)
+        return await handler(request)
+
+    try:
+        PromptServer.instance.app.middlewares.append(_free_stops_parallel_workers)
+    except RuntimeError:  # an app already running (a reload): /free then leaves the workers to exit with it
+        pass
+
     @PromptServer.instance.routes.get("/dv/families")
     async def _families(_request):
         return web.json_response(families_json())

@@ -46,6 +46,8 @@ class WorkerPool:
         self.degree, self.backend, self.timeout_s = degree, backend, timeout_s
         self.processes: list[subprocess.Popen] = []
         self.conns: list[Any] = []
+        self.busy = False  # a run is using the pool: a stop asked for meanwhile waits for its end
+        self.stop_when_done = False
         self.scratch = tempfile.mkdtemp(prefix="dv-parallel-")
 
     # ------------------------------------------------------------------------------------------- life
@@ -127,6 +129,7 @@ class WorkerPool:
         except (OSError, ValueError) as error:
             raise self._failed(f"a worker could not take the job ({error})") from error
         group._current = group.Ranks(0, self.degree, 0, self.backend, job["mode"], self.degree)
+        self.busy = True
         try:
             result = local_call()
         except BaseException as error:
@@ -136,7 +139,10 @@ class WorkerPool:
             raise
         finally:
             group._current = None
+            self.busy = False
         self._drain(raise_errors=True)
+        if self.stop_when_done:
+            stop_all()
         return result
 
     def _drain(self, raise_errors: bool = False) -> None:
@@ -177,6 +183,15 @@ def stop_all() -> None:
     for pool in list(_pools.values()):
         pool.stop()
     _pools.clear()
+
+
+def stop_when_idle() -> None:
+    """/free: stop the workers now, or right after the run that is using them."""
+    if any(pool.busy for pool in _pools.values()):
+        for pool in _pools.values():
+            pool.stop_when_done = True
+        return
+    stop_all()
 
 
 atexit.register(stop_all)

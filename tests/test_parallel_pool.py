@@ -115,3 +115,30 @@ def test_refusals_before_any_worker_starts(tiny_models_dir):
         DVParallel().apply(model, 1000, "ulysses", 60.0)
     assert "input 'degree'" in str(info.value)
     assert not pool._pools
+
+
+def test_an_interrupt_on_rank_0_stops_every_rank_and_keeps_the_pool(base_prompt, output_dir, monkeypatch):
+    """Cancel in the server: the ranks agree at the step's end, all stop, the worker reports it and stays for
+    the next prompt."""
+    from diffusers_video import host
+    from diffusers_video.parallel import group, pool
+
+    plain_stop_check = group.stop_if_any_rank_stops
+    calls = []
+
+    def interrupt_at_the_first_step():
+        if not calls:
+            host.request_interrupt()
+        calls.append(1)
+        plain_stop_check()
+
+    executor = Executor(NODES)
+    monkeypatch.setattr(group, "stop_if_any_rank_stops", interrupt_at_the_first_step)
+    with pytest.raises(NodeExecutionError) as info:
+        executor.run(_parallel(base_prompt))
+    assert isinstance(info.value.original, host.Interrupted) and len(calls) == 1
+    (running,) = pool._pools.values()
+    assert running.alive()
+    monkeypatch.setattr(group, "stop_if_any_rank_stops", plain_stop_check)
+    executor.run(_parallel(base_prompt))
+    assert len(os.listdir(os.path.join(output_dir, "pool"))) == 1

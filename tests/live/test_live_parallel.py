@@ -73,6 +73,12 @@ def test_two_cpu_ranks_in_the_server_equal_one(comfy):
     assert (one - two).abs().max().item() <= 1e-5
     assert len(_workers(comfy)) == 1  # the pool stays for the next prompt
     assert "parallel worker processes ready" in comfy.log()
+    status, _ = comfy.post_json("/free", {"unload_models": True, "free_memory": True})
+    assert status == 200
+    deadline = time.time() + 60
+    while time.time() < deadline and _workers(comfy):
+        time.sleep(0.5)
+    assert not _workers(comfy)  # /free stops the workers
 
 
 def test_a_worker_killed_mid_run_fails_the_prompt_and_the_server_goes_on(comfy):
