@@ -57,6 +57,9 @@ class OptionSpec:
     minimum: float | None = None
     maximum: float | None = None
     step: float | None = None
+    # An option added to an options node that has shipped: an optional widget (with its default), so saved API
+    # prompts without it still validate (tests/node_contract.json holds every shipped node's required inputs).
+    optional: bool = False
 
     @property
     def is_wire(self) -> bool:

@@ -106,9 +106,10 @@ FAMILY = Family(
                    -1.0, 30.0, 0.1),
         OptionSpec("strength", "FLOAT", 0.8, "Video-to-video only (a video into DVSampler's 'video' with a Wan2.1 "
                    "text-to-video model): how much of the input video is repainted (0 keeps it, 1 ignores it).",
-                   0.0, 1.0, 0.01),
+                   0.0, 1.0, 0.01, optional=True),
         OptionSpec("conditioning_scale", "FLOAT", 1.0, "VACE only: how strongly the control video, mask and "
-                   "reference images steer the video (the VACE blocks' output scale).", 0.0, 5.0, 0.05),
+                   "reference images steer the video (the VACE blocks' output scale).", 0.0, 5.0, 0.05,
+                   optional=True),
         OptionSpec("last_image", "IMAGE", None, "The last frame, with the first in DVSampler's 'image': Wan2.1 "
                    "FLF2V (which needs it) or Wan2.2 I2V A14B. Same size as the first frame."),
         OptionSpec("mask", "MASK", None, "VACE only: where to generate (white, 1) and where to keep the video wired "

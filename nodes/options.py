@@ -34,9 +34,10 @@ def check_wire(spec: OptionSpec, value: Any) -> None:
 def _make_options_node(family: Family) -> type:
     def INPUT_TYPES(cls) -> dict[str, Any]:  # noqa: N802 - ComfyUI's name
         return {
-            "required": {spec.name: spec.input_spec() for spec in family.options if not spec.is_wire},
+            "required": {spec.name: spec.input_spec() for spec in family.options
+                         if not spec.is_wire and not spec.optional},
             "optional": {
-                **{spec.name: spec.input_spec() for spec in family.options if spec.is_wire},
+                **{spec.name: spec.input_spec() for spec in family.options if spec.is_wire or spec.optional},
                 "options": ("DV_SAMPLER_OPTIONS", {"tooltip": "Options from another options node to combine with."}),
             },
         }

@@ -95,3 +95,18 @@ def test_import_by_path_is_cheap():
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["nodes"] == len(NODE_CLASS_MAPPINGS)
     assert result["heavy"] == []
+
+
+def test_shipped_nodes_keep_their_inputs():
+    """Saved workflows keep loading: a shipped node never gains a required input (new ones arrive optional) nor
+    loses one. tests/node_contract.json holds each node's required inputs as shipped; a new node adds its own
+    entry (the file lists every node, so the test notices a node that has none)."""
+    with open(os.path.join(REPO, "tests", "node_contract.json"), encoding="utf-8") as f:
+        shipped = json.load(f)
+    for node_id, cls in NODE_CLASS_MAPPINGS.items():
+        assert node_id in shipped, f"{node_id} is new: add its required inputs to tests/node_contract.json"
+        inputs = cls.INPUT_TYPES()
+        required, optional = set(inputs.get("required", {})), set(inputs.get("optional", {}))
+        before = set(shipped[node_id])
+        assert required <= before, f"{node_id} gained required inputs {sorted(required - before)}"
+        assert before <= required | optional, f"{node_id} lost inputs {sorted(before - required - optional)}"
