@@ -81,12 +81,14 @@ def check(denoiser_class: type | None, config: Mapping[str, Any], family: Family
     if family is not None and family.context_parallel_refusal:
         raise DVInputError(names["model"], f"{family_label} cannot run split over ranks: "
                            f"{family.context_parallel_refusal}.",
-                           "a model of " + ", ".join(supported_families()) + ", or a run without --parallel.")
+                           "a model of " + ", ".join(supported_families())
+                           + ", or a run on one device (no --parallel, no DVParallel).")
     if denoiser_class is None or not has_plan(denoiser_class):
         name = getattr(denoiser_class, "__name__", config.get("_class_name", "?"))
         raise DVInputError(names["model"], f"{family_label} ({name}) has no context-parallel plan in diffusers, so "
                            "one video cannot be split over several ranks.",
-                           "a model of " + ", ".join(supported_families()) + ", or a run without --parallel.")
+                           "a model of " + ", ".join(supported_families())
+                           + ", or a run on one device (no --parallel, no DVParallel).")
     heads = int(config.get("num_attention_heads", 0) or 0)
     mode = resolved_mode(ranks.mode, heads or ranks.degree, ranks.degree, ranks.backend, names)
     if latent_shape is None:
