@@ -42,7 +42,7 @@ MODEL_FOLDERS = (
     "clip_vision",
     "animatediff_models",
 )
-WEIGHT_EXTENSIONS = (".safetensors", ".sft", ".pt", ".pth", ".bin", ".ckpt")
+WEIGHT_EXTENSIONS = (".safetensors", ".sft", ".pt", ".pth", ".bin", ".ckpt", ".gguf")
 
 
 class Interrupted(RuntimeError):
@@ -166,7 +166,8 @@ class ManagedModule:
     def dtype(self):
         import torch
 
-        return next(iter(self.module.parameters()), torch.empty(0)).dtype
+        # GGUF-quantized layers hold uint8 blocks: the compute dtype is that of the floating weights.
+        return next((p.dtype for p in self.module.parameters() if p.is_floating_point()), torch.float32)
 
     def size_changed(self) -> None:
         """The module gained or lost weights (LoRA adapters injected or deleted): the manager sizes it again.
@@ -488,10 +489,15 @@ def list_model_files(kind: str) -> list[str]:
     """Weight files of one model folder, as names relative to it (what ComfyUI shows in a combo)."""
     if IN_COMFY:
         try:
-            return list(_folder_paths.get_filename_list(kind))
+            names = list(_folder_paths.get_filename_list(kind))
         except KeyError:
             return []
-    names: list[str] = []
+        # Core lists .gguf nowhere (ComfyUI-GGUF adds its own folder keys); adding it to core's extension sets
+        # would offer GGUF files to core loaders that cannot read them, so they are found here.
+        gguf = [n for base in folder_paths_for(kind) if os.path.isdir(base) for n in _cached_listing(base, None)
+                if n.lower().endswith(".gguf") and n not in names]
+        return names + sorted(gguf)
+    names = []
     for base in folder_paths_for(kind):
         names += _cached_listing(base, None)
     return sorted(set(names))

@@ -230,7 +230,7 @@ def family_of_choice(loader: str, name: str) -> Family | None:
             path = host.resolve_in_folder("diffusers", name)
             return _family_of_pipeline_folder(path) if path else None
         if loader == "DVModelLoader":
-            if single_file.is_single_file(name):  # the family from its tensors; no config to tell the variant
+            if single_file.is_single_file(name, gguf=True):  # the family from its tensors; no config: no variant
                 path = host.resolve_in_folder("diffusion_models", name)
                 return single_file.detect(path, "model", "model")[0] if path else None
             path = host.resolve_in_folder("diffusers", name)
@@ -423,7 +423,7 @@ def _pipeline_folder_extras(folder: str, family: Family, source: str):
 
 def list_models() -> list[str]:
     """DiT/UNet subfolders of diffusers folders, then single files in diffusion_models."""
-    files = [f for f in host.list_model_files("diffusion_models") if single_file.is_single_file(f)]
+    files = [f for f in host.list_model_files("diffusion_models") if single_file.is_single_file(f, gguf=True)]
     return list_component_folders(None, "model") + sorted(files)
 
 
@@ -475,10 +475,13 @@ def load_model(name: str, dtype_name: str, input_name: str = "model", config: st
         raise DVInputError("weights", "4-bit loading goes through a diffusers folder.",
                            "DVPipelineLoader with weights nf4, or fp8 storage here.")
     second = model_2 not in ("", NO_SECOND_EXPERT)
-    if second and single_file.is_single_file(name) != single_file.is_single_file(model_2):
+    if single_file.is_gguf(name) and weights != "as dtype":
+        raise DVInputError("weights", f"'{name}' is a GGUF file, stored quantized already; '{weights}' would "
+                           "store it again.", "'as dtype' (the GGUF quantization stays; dtype is its compute dtype).")
+    if second and single_file.is_single_file(name, True) != single_file.is_single_file(model_2, True):
         raise DVInputError("model_2", "one expert is a single file and the other a folder.",
                            "both experts as single files in diffusion_models, or both as diffusers subfolders.")
-    if single_file.is_single_file(name):
+    if single_file.is_single_file(name, gguf=True):
         module, family, folder = _single_file(name, "diffusion_models", "model", config, dtype_name, input_name,
                                               "transformer" if second else None)
         module_2 = (_single_file(model_2, "diffusion_models", "model", config, dtype_name, "model_2",
@@ -529,7 +532,18 @@ def load_vae(name: str, dtype_name: str, input_name: str = "vae",
     return DVVAE(host.ManagedModule(module, name), family.resolved({"vae": dict(module.config)}), name)
 
 
-def load_text_encoder(name: str, dtype_name: str, input_name: str = "text_encoder") -> DVTextEncoder:
+def list_text_encoders() -> list[str]:
+    """Text encoder subfolders of diffusers folders, then GGUF text encoders in text_encoders/."""
+    files = [f for f in host.list_model_files("text_encoders") if single_file.is_gguf(f)]
+    return list_component_folders(None, "text_encoder") + sorted(files)
+
+
+def load_text_encoder(name: str, dtype_name: str, input_name: str = "text_encoder", config: str = "") -> DVTextEncoder:
+    """A folder's text encoder and tokenizer; a .gguf from text_encoders/ with the tokenizer of `config`."""
+    if single_file.is_gguf(name):
+        from . import gguf_files
+
+        return gguf_files.load_text_encoder(name, dtype_name, input_name, config)
     path = _resolve("diffusers", name, input_name)
     family = _family_of_folder(path)
     if family is None:

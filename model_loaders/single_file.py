@@ -19,7 +19,9 @@ SINGLE_FILE_EXTENSIONS = (".safetensors", ".sft")
 # converters do not apply them, so such a file would load with wrong weights.
 COMFY_SCALED_SUFFIXES = (".scale_weight", ".scale_input", ".weight_scale", ".comfy_quant")
 CONFIG_FROM_HUB = "from Hugging Face (detected model)"
-
+# GGUF (city96's quantized DiTs in diffusion_models/): loaded quantized through diffusers' GGUF quantizer, each
+# quantized Linear dequantized to the compute dtype in its forward. Only for the DiT: GGUF VAEs are not made.
+GGUF_EXTENSION = ".gguf"
 
 
 def model_types() -> dict[str, tuple[Family, str]]:
@@ -33,14 +35,24 @@ def vae_keys() -> dict[str, tuple[Family, str]]:
     return {k: (fam, cls) for fam in all_families() for k, cls in fam.single_file_vae_keys.items()}
 
 
-def is_single_file(name: str) -> bool:
-    return name.lower().endswith(SINGLE_FILE_EXTENSIONS)
+def is_single_file(name: str, gguf: bool = False) -> bool:
+    """A single-file checkpoint; `gguf` also counts .gguf files (the DiT loader reads them, others do not)."""
+    return name.lower().endswith(SINGLE_FILE_EXTENSIONS + ((GGUF_EXTENSION,) if gguf else ()))
+
+
+def is_gguf(name: str) -> bool:
+    return name.lower().endswith(GGUF_EXTENSION)
 
 
 def meta_state_dict(path: str) -> dict[str, Any]:
     """Every tensor of the file as a meta tensor of the right shape: enough for detection, no data read."""
     import torch
     from safetensors import safe_open
+
+    if is_gguf(path):
+        from . import gguf_files
+
+        return {name: torch.empty(shape, device="meta") for name, shape in gguf_files.shapes(path).items()}
 
     with safe_open(path, framework="pt") as f:
         return {key: torch.empty(f.get_slice(key).get_shape(), device="meta") for key in f.keys()}
@@ -53,9 +65,10 @@ def read_meta(path: str, label: str, input_name: str) -> dict[str, Any]:
     try:
         return meta_state_dict(path)
     except Exception as error:  # noqa: BLE001 - safetensors raises several types for a bad header
-        problem = safetensors_problem(path) or plain(str(error))
-        raise DVInputError(input_name, f"'{label}' is not a readable .safetensors file: {problem}.",
-                           f"re-download {label} (a complete .safetensors file).") from error
+        kind = "GGUF" if is_gguf(path) else ".safetensors"
+        problem = (None if is_gguf(path) else safetensors_problem(path)) or plain(str(error))
+        raise DVInputError(input_name, f"'{label}' is not a readable {kind} file: {problem}.",
+                           f"re-download {label} (a complete {kind} file).") from error
 
 
 def detect(path: str, role: str, input_name: str) -> tuple[Family, str]:
@@ -63,6 +76,10 @@ def detect(path: str, role: str, input_name: str) -> tuple[Family, str]:
     from diffusers.loaders.single_file_utils import infer_diffusers_model_type
 
     label = os.path.basename(path)
+    if is_gguf(path):
+        from . import gguf_files
+
+        gguf_files.check(path, role, input_name)
     meta = read_meta(path, label, input_name)
     scaled = next((key for key in meta if key == "scaled_fp8" or key.endswith(COMFY_SCALED_SUFFIXES)), None)
     if scaled is not None:
@@ -82,6 +99,10 @@ def detect(path: str, role: str, input_name: str) -> tuple[Family, str]:
         found = next((hit for prefix, hit in table.items() if model_type.startswith(prefix)), None)
     if found is None:
         readable = sorted({fam.label for fam, _ in table.values()})
+        if is_gguf(path):
+            from . import gguf_files
+
+            label = f"{label} (GGUF architecture '{gguf_files.architecture(path)}')"
         raise DVInputError(input_name, f"diffusers cannot tell which {'VAE' if role == 'vae' else 'model'} "
                            f"'{label}' is from its tensors.",
                            f"a single-file {'VAE' if role == 'vae' else 'transformer'} of {', '.join(readable)}, "
@@ -99,6 +120,10 @@ def load(path: str, role: str, config_folder: str | None, dtype, input_name: str
     family, class_name = detect(path, role, input_name)
     cls = getattr(diffusers, class_name)
     kwargs: dict[str, Any] = {"dtype": dtype}
+    if is_gguf(path):
+        from diffusers import GGUFQuantizationConfig
+
+        kwargs["quantization_config"] = GGUFQuantizationConfig(compute_dtype=dtype)
     if config_folder is not None:
         if subfolder is None or not os.path.isdir(os.path.join(config_folder, subfolder)):
             subfolder = "vae" if role == "vae" else _denoiser_subfolder(config_folder)

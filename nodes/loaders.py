@@ -98,8 +98,8 @@ class DVModelLoader:
     CATEGORY = CATEGORY
     DESCRIPTION = (
         "Loads the DiT or UNet alone: a diffusers folder's subfolder (e.g. CogVideoX-5b/transformer), or a "
-        "single .safetensors in models/diffusion_models whose model diffusers detects from its tensors (Wan, "
-        "LTX-Video, HunyuanVideo, Mochi). Pair it with a VAE and text encoder loaded separately."
+        "single .safetensors or quantized .gguf in models/diffusion_models whose model diffusers detects from its "
+        "tensors (Wan, LTX-Video, HunyuanVideo, Mochi). Pair it with a VAE and text encoder loaded separately."
     )
     FUNCTION = "load"
     RETURN_TYPES = ("DV_MODEL",)
@@ -172,7 +172,9 @@ class DVTextEncoderLoader:
     DISPLAY_NAME = "DV Load Text Encoder"
     CATEGORY = CATEGORY
     DESCRIPTION = (
-        "Loads a text encoder and the tokenizer beside it from a diffusers folder (e.g. CogVideoX-2b/text_encoder)."
+        "Loads a text encoder and the tokenizer beside it from a diffusers folder (e.g. CogVideoX-2b/text_encoder), "
+        "or a GGUF T5/UMT5 encoder from models/text_encoders with the tokenizer of the diffusers folder in "
+        "'config' (dequantized while loading: it saves disk, not memory)."
     )
     FUNCTION = "load"
     RETURN_TYPES = ("DV_TEXT_ENCODER",)
@@ -184,15 +186,21 @@ class DVTextEncoderLoader:
         return {
             "required": {
                 "text_encoder": (
-                    loading.list_component_folders(None, "text_encoder"),
-                    {"tooltip": "<diffusers folder>/<subfolder> holding a supported text encoder."},
+                    loading.list_text_encoders(),
+                    {"tooltip": "<diffusers folder>/<subfolder> holding a supported text encoder, or a .gguf "
+                     "from models/text_encoders."},
                 ),
                 "dtype": DTYPE_INPUT,
-            }
+            },
+            "optional": {
+                "config": (loading.list_pipeline_folders(), {
+                    "tooltip": "GGUF text encoders only: the diffusers folder whose tokenizer (and family) the "
+                    "encoder goes with."}),
+            },
         }
 
-    def load(self, text_encoder: str, dtype: str):
-        return (loading.load_text_encoder(text_encoder, dtype, "text_encoder"),)
+    def load(self, text_encoder: str, dtype: str, config: str = ""):
+        return (loading.load_text_encoder(text_encoder, dtype, "text_encoder", config),)
 
 
 class DVMotionAdapterLoader:

@@ -19,7 +19,8 @@ BACKGROUND, ACCENT, TEXT = (24, 26, 34), (233, 120, 52), (236, 236, 240)
 
 def _card_lines(prompt: dict) -> tuple[str, list[str]]:
     titles = {node["class_type"]: node.get("_meta", {}).get("title", "") for node in prompt.values()}
-    loader = titles.get("DVPipelineLoader") or titles.get("DVCheckpointLoader") or "DiffusersVideo"
+    loader = (titles.get("DVPipelineLoader") or titles.get("DVCheckpointLoader") or titles.get("DVModelLoader")
+              or "DiffusersVideo")
     heading = loader.removeprefix("Load ").split(" (")[0]
     lines = [titles.get("DVSampler", "")]
     for class_type in ("DVLoadVideo", "LoadImage", "DVControlNetLoader", "DVMotionAdapterLoader", "DVVideoCombine"):

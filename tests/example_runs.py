@@ -19,6 +19,8 @@ TINY_RUNS = {
                                                         "num_frames": 9}),
     "wan_image_to_video": ("wan_i2v", {"num_inference_steps": 2, "width": 32, "height": 32, "num_frames": 5}),
     "wan_text_to_video": ("wan", {"num_inference_steps": 2, "width": 64, "height": 48, "num_frames": 9}),
+    # A 256-wide tiny Wan (GGUF blocks fill whole rows), its DiT and text encoder written as Q8_0 GGUF files.
+    "wan_gguf_text_to_video": ("wan_gguf", {"num_inference_steps": 2, "width": 32, "height": 32, "num_frames": 5}),
     # 4 steps: the tiny schedule crosses boundary_ratio, so both experts run.
     "wan22_text_to_video": ("wan22_a14b", {"num_inference_steps": 4, "width": 32, "height": 32, "num_frames": 9}),
     "wan22_image_to_video": ("wan22_i2v_a14b", {"num_inference_steps": 4, "width": 32, "height": 32,
@@ -83,8 +85,8 @@ TINY_RUNS = {
 }
 
 # example -> {node class or node id: inputs} that a CPU run must change besides the sampler's (a node id where
-# one node of a class differs: the first stage of a two-stage graph). The Cosmos examples ship with the
-# guardrail on (its default); its models cannot be downloaded here, so the tiny run turns it off.
+# one node of a class differs: the first stage of a two-stage graph). The Cosmos example ships with
+# the guardrail on (its default); the guardrail's models cannot be downloaded here, so the tiny run turns it off.
 NODE_INPUTS = {
     "cosmos2_video_to_world": {"DVCosmosOptions": {"guardrail": "off: I take responsibility for the outputs"}},
     "cosmos25_text_to_world": {"DVCosmosOptions": {"guardrail": "off: I take responsibility for the outputs"}},
@@ -125,6 +127,8 @@ def tiny_prompt(name: str, models_dir: str, input_dir: str) -> tuple[dict, dict]
             kind = "sparse_controlnet" if "sparsectrl" in node["inputs"]["controlnet"] else "controlnet"
             install_into_models_dir(models_dir, kind, f"tiny-{kind}", "controlnet")
             node["inputs"]["controlnet"] = f"tiny-{kind}"
+        elif node["class_type"] in ("DVModelLoader", "DVVAELoader", "DVTextEncoderLoader"):
+            component_loader(node, family, models_dir)
         elif node["class_type"] == "DVLTXLatentUpsamplerLoader":
             install_into_models_dir(models_dir, "ltx_upsampler", "tiny-ltx-upsampler")
             node["inputs"]["latent_upsampler"] = "diffusers/tiny-ltx-upsampler"
@@ -138,6 +142,26 @@ def tiny_prompt(name: str, models_dir: str, input_dir: str) -> tuple[dict, dict]
                 os.path.join(input_dir, node["inputs"]["image"]))
         node["inputs"].update(NODE_INPUTS.get(name, {}).get(node_id, {}))
     return prompt, workflow
+
+
+def component_loader(node: dict, family: str, models_dir: str) -> None:
+    """A one-component loader pointed at the tiny folder's component, or, for a .gguf, at a tiny Q8_0 GGUF
+    written from it (config: the tiny folder)."""
+    from diffusers_video.tiny_models import gguf
+
+    key = {"DVModelLoader": "model", "DVVAELoader": "vae", "DVTextEncoderLoader": "text_encoder"}[node["class_type"]]
+    inputs, folder = node["inputs"], os.path.join(models_dir, "diffusers", f"tiny-{family}")
+    if "config" in inputs:
+        inputs["config"] = f"tiny-{family}"
+    if not inputs[key].endswith(".gguf"):
+        inputs[key] = f"tiny-{family}/{'transformer' if key == 'model' else key}"
+        return
+    kind = "diffusion_models" if key == "model" else "text_encoders"
+    path = os.path.join(models_dir, kind, f"tiny-{family}-{key}-Q8_0.gguf")
+    if not os.path.isfile(path):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        (gguf.write_transformer_gguf if key == "model" else gguf.write_t5_encoder_gguf)(folder, path, "Q8_0")
+    inputs[key] = os.path.basename(path)
 
 
 def write_input_video(path: str, frames: int) -> str:
