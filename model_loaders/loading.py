@@ -216,8 +216,13 @@ def is_component_entry(value: Any) -> bool:
 
 def pipeline_config(index: dict[str, Any]) -> dict[str, Any]:
     """The entries of a model_index.json that are no component (Wan2.2: boundary_ratio, expand_timesteps): the
-    pipeline's own config, which must reach it as the folder's from_pretrained would pass it."""
-    return {k: v for k, v in index.items() if not k.startswith("_") and not is_component_entry(v)}
+    pipeline's own config, which must reach it as the folder's from_pretrained would pass it.
+
+    `_class_name` stays too (no pipeline takes it as an argument): one set of weights can be saved as different
+    pipelines (SkyReels-V2's diffusion-forcing folders hold the same DiT config as its text-to-video ones), and
+    only the folder's pipeline class tells which loop the weights were trained for."""
+    return {k: v for k, v in index.items()
+            if (k == "_class_name" or not k.startswith("_")) and not is_component_entry(v)}
 
 
 def family_of_choice(loader: str, name: str) -> Family | None:

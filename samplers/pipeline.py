@@ -111,7 +111,8 @@ def seeded(seed: int) -> Iterator[Any]:
 
 def step_callback(total_steps: int, previewer: Callable[[Any], Any] | None,
                   to_preview_layout: Callable[[Any], Any],
-                  predicted: dict[str, Any] | None = None) -> tuple[Callable, host.Progress]:
+                  predicted: dict[str, Any] | None = None,
+                  fixed_total: bool = False) -> tuple[Callable, host.Progress]:
     """A diffusers `callback_on_step_end` that ticks ComfyUI's progress bar (and so its interrupt) and previews
     the step's predicted clean sample (`predicted["x0"]`, see predicting_clean_samples), as ComfyUI's own
     samplers do, or the current latents where the scheduler gives no prediction."""
@@ -125,7 +126,9 @@ def step_callback(total_steps: int, previewer: Callable[[Any], Any] | None,
             shown = x0 if x0 is not None and x0.shape == tensors["latents"].shape else tensors["latents"]
             preview = previewer(to_preview_layout(shown))
         # The steps the pipeline really runs (video-to-video runs strength x steps): the bar ends at 100%.
-        runs = int(getattr(pipe, "num_timesteps", 0) or 0)
+        # fixed_total: the caller counted the steps of every chunk of a chunked run (SkyReels-V2's long
+        # videos), where num_timesteps is the current chunk's alone.
+        runs = 0 if fixed_total else int(getattr(pipe, "num_timesteps", 0) or 0)
         if runs:
             progress.total = runs
         parallel_group.stop_if_any_rank_stops()
@@ -186,19 +189,24 @@ def current_timestep() -> int:
 
 def run_denoise(pipe, call_kwargs: dict[str, Any], params: SampleParams, family_preview_format: str | None,
                 to_preview_layout: Callable[[Any], Any], legacy_callback: bool = False, output_attr: str = "frames",
-                after: Callable[[Any], None] | None = None):
+                after: Callable[[Any], None] | None = None, total_steps: int | None = None,
+                clean_previews: bool = True):
     """Call the pipeline for latents with progress, interrupt and previews wired in.
 
     legacy_callback: the pipeline only has the old `callback(step, timestep, latents)` hook (the deprecated
     text-to-video pipelines), not `callback_on_step_end`. output_attr: where the pipeline's output object
     keeps the latents ("images" for the image pipelines run frame by frame). after: called with the run's
     generator once the pipeline returns, for draws the pipeline would make after its latent output (LTX's
-    decode noise), so they continue the same random stream.
+    decode noise), so they continue the same random stream. total_steps: the steps of the whole run where the
+    pipeline loops over chunks that each count their own (diffusion forcing). clean_previews=False: preview the
+    current latents, not the scheduler's clean prediction, for pipelines that step deep copies of their scheduler
+    (one per frame in diffusion forcing), which would all call the wrapped original's step.
     """
     pipe.set_progress_bar_config(disable=True)
     previewer = host.latent_previewer(family_preview_format)
     predicted: dict[str, Any] = {}
-    callback, progress = step_callback(params.num_inference_steps, previewer, to_preview_layout, predicted)
+    callback, progress = step_callback(total_steps or params.num_inference_steps, previewer, to_preview_layout,
+                                       predicted, fixed_total=total_steps is not None)
     if legacy_callback:
         hooks = {"callback": lambda step, timestep, latents: callback(pipe, step, timestep, {"latents": latents}),
                  "callback_steps": 1}
@@ -206,7 +214,8 @@ def run_denoise(pipe, call_kwargs: dict[str, Any], params: SampleParams, family_
         hooks = {"callback_on_step_end": callback, "callback_on_step_end_tensor_inputs": ["latents"]}
     _RUNNING.append(pipe)
     scheduler = getattr(pipe, "scheduler", None)
-    watching = predicting_clean_samples(scheduler, predicted) if previewer and scheduler else contextlib.nullcontext()
+    watching = (predicting_clean_samples(scheduler, predicted) if previewer and scheduler and clean_previews
+                else contextlib.nullcontext())
     try:
         with seeded(params.seed) as generator, watching:
             # The output object's .frames, not return_dict=False: SVD returns a bare tensor there, others a tuple.

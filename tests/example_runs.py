@@ -82,6 +82,13 @@ TINY_RUNS = {
                                                     "num_frames": 5}),
     "easyanimate_image_to_video": ("easyanimate_inpaint", {"num_inference_steps": 2, "width": 32, "height": 32,
                                                            "num_frames": 5}),
+    "skyreels_v2_text_to_video": ("skyreels_v2", {"num_inference_steps": 2, "width": 32, "height": 32,
+                                                  "num_frames": 9}),
+    # 21 frames in chunks of 13 overlapping by 5 (NODE_INPUTS): two chunks, as the shipped 257 in 97s make three.
+    "skyreels_v2_long_video": ("skyreels_v2_df", {"num_inference_steps": 2, "width": 32, "height": 32,
+                                                  "num_frames": 21}),
+    "skyreels_v2_video_extension": ("skyreels_v2_df", {"num_inference_steps": 2, "width": 32, "height": 32,
+                                                       "num_frames": 13}),
 }
 
 # example -> {node class or node id: inputs} that a CPU run must change besides the sampler's (a node id where
@@ -92,6 +99,8 @@ NODE_INPUTS = {
     "cosmos25_text_to_world": {"DVCosmosOptions": {"guardrail": "off: I take responsibility for the outputs"}},
     "ltx_keyframes": {"9": {"frame_index": 8}},  # the last keyframe at the tiny run's last frame
     "ltx_two_stage_upsample": {"3": {"width": 64, "height": 32}},
+    "skyreels_v2_long_video": {"DVSkyReelsV2Options": {"base_num_frames": 13, "overlap_history": 5}},
+    "skyreels_v2_video_extension": {"DVSkyReelsV2Options": {"base_num_frames": 9, "overlap_history": 5}},
 }
 
 
