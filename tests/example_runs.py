@@ -50,6 +50,13 @@ TINY_RUNS = {
     "mochi_text_to_video": ("mochi", {"num_inference_steps": 2, "width": 64, "height": 48, "num_frames": 13}),
     "hunyuanvideo_text_to_video": ("hunyuanvideo", {"num_inference_steps": 2, "width": 64, "height": 48,
                                                    "num_frames": 9}),
+    "hunyuanvideo_image_to_video": ("hunyuanvideo_i2v", {"num_inference_steps": 2, "width": 64, "height": 48,
+                                                         "num_frames": 9}),
+    "skyreels_v1_image_to_video": ("skyreels_v1_i2v", {"num_inference_steps": 2, "width": 64, "height": 48,
+                                                       "num_frames": 9}),
+    # One section of the example's 9 latent frames (37 video frames: FramePack rounds up to whole sections).
+    "hunyuanvideo_framepack": ("hunyuanvideo_framepack", {"num_inference_steps": 2, "width": 64, "height": 48,
+                                                          "num_frames": 9}),
     "svd_image_to_video": ("svd", {"num_inference_steps": 2, "width": 64, "height": 48, "num_frames": 4}),
     "i2vgenxl_image_to_video": ("i2vgenxl", {"num_inference_steps": 2, "width": 64, "height": 48,
                                              "num_frames": 4}),
