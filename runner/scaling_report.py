@@ -108,6 +108,18 @@ def render() -> str:
         "    --rdzv-id my-render $(which dv-run) run workflow.json --parallel ulysses --models-dir /shared/models",
         "```",
         "",
+        "Inside a ComfyUI server, put `DVParallel` (degree, mode, timeout) between the loader and DVSampler: the "
+        "server process is rank 0 and the pack starts degree-1 worker processes (one GPU each; on a machine "
+        "without GPUs, CPU processes), which load the model from the same nodes, stay for later prompts and stop "
+        "on `/free` or at exit. A worker that dies fails the prompt within the timeout; the next prompt starts a "
+        "new pool. Cancel stops every rank at the same step.",
+        "",
+        "Several seeds, one per rank (each rank holds the whole model; rank 0 writes one file per seed):",
+        "",
+        "```",
+        "torchrun --nproc-per-node 4 $(which dv-run) run workflow.json --seeds 1-8",
+        "```",
+        "",
         "`--parallel auto` takes Ulysses when the degree divides the attention heads, else ring (CUDA only: ring "
         "merges partial attentions by their log-sum-exp, which no CPU attention kernel returns; untested here). "
         "`--degree` is the ranks per video (default: all). Refused before any weight loads, naming DVSampler's "
