@@ -41,7 +41,7 @@ LAUNCHER = textwrap.dedent("""
         def record(mod, args, kwargs):
             hidden = args[0] if args else kwargs["hidden_states"]
             with open(path, "a") as f:
-                f.write(f"{hidden.shape[1]}\\n")
+                f.write(f"{hidden.shape[1]} {id(module)}\\n")
         module.blocks[0].attn1.register_forward_pre_hook(record, with_kwargs=True)
 
     context.enable = enable
@@ -49,11 +49,12 @@ LAUNCHER = textwrap.dedent("""
 """)
 
 
-def _prompt(tmp_path, name: str = "tiny-wan") -> str:
-    with open(os.path.join(EXAMPLES, "wan_text_to_video.json"), encoding="utf-8") as f:
+def _prompt(tmp_path, name: str = "tiny-wan", example: str = "wan_text_to_video", **sampler) -> str:
+    with open(os.path.join(EXAMPLES, f"{example}.json"), encoding="utf-8") as f:
         prompt = json.load(f)
     prompt["1"]["inputs"]["model"] = name
     prompt["3"]["inputs"].update(width=W, height=H, num_frames=F, num_inference_steps=2)
+    prompt["3"]["inputs"].update(sampler)
     prompt["6"] = {"class_type": "DVSaveLatent", "inputs": {"samples": ["3", 0], "filename_prefix": "par/latent"}}
     path = tmp_path / "prompt.json"
     path.write_text(json.dumps(prompt))
@@ -97,12 +98,13 @@ def single(wan_models, tmp_path_factory):
     return _latent(out)
 
 
-def _torchrun(tmp, models: str, node_args: list[list[str]]) -> tuple[list[subprocess.CompletedProcess], str]:
+def _torchrun(tmp, models: str, node_args: list[list[str]], prompt: str | None = None
+              ) -> tuple[list[subprocess.CompletedProcess], str]:
     launcher = tmp / "launch.py"
     launcher.write_text(LAUNCHER)
     trace, out = tmp / "trace", tmp / "out"
     trace.mkdir()
-    prompt = _prompt(tmp)
+    prompt = prompt or _prompt(tmp)
     env = {**os.environ, "DV_TRACE_DIR": str(trace), "OMP_NUM_THREADS": "1"}
     torchrun = shutil.which("torchrun", path=os.path.dirname(sys.executable)) or "torchrun"
     procs = [subprocess.Popen([torchrun, *args, str(launcher), "run", prompt, "--parallel", "ulysses",
@@ -116,13 +118,15 @@ def _torchrun(tmp, models: str, node_args: list[list[str]]) -> tuple[list[subpro
     return done, str(out)
 
 
-def _assert_parallel_run(done, out, single, trace_dir) -> None:
+def _assert_parallel_run(done, out, single, trace_dir, tokens: int = TOKENS, experts: int = 1) -> None:
     for run in done:
         assert run.returncode == 0, run.stderr[-3000:]
     diff = (_latent(out) - single).abs().max().item()
     assert diff <= 1e-5, diff
-    seen = {r: open(os.path.join(trace_dir, f"rank{r}.txt")).read().split() for r in (0, 1)}
-    assert set(seen[0]) == set(seen[1]) == {str(TOKENS // 2)}, seen  # each rank: half of the 36 tokens
+    for rank in (0, 1):
+        lines = [line.split() for line in open(os.path.join(trace_dir, f"rank{rank}.txt")).read().splitlines()]
+        assert {n for n, _ in lines} == {str(tokens // 2)}, lines  # each rank attended over half of the tokens
+        assert len({module for _, module in lines}) == experts  # every denoiser ran split
     files = _files(out)
     kinds = [os.path.splitext(f)[1] for f in files]
     assert kinds.count(".mp4") == 1 and kinds.count(".safetensors") == 1, files  # one writer
@@ -133,6 +137,24 @@ def _assert_parallel_run(done, out, single, trace_dir) -> None:
 def test_two_ranks_under_torchrun_equal_one_process(wan_models, single, tmp_path):
     done, out = _torchrun(tmp_path, wan_models, [["--nproc-per-node", "2", "--master-port", str(_free_port())]])
     _assert_parallel_run(done, out, single, tmp_path / "trace")
+
+
+def test_wan22_both_experts_split_over_two_ranks(tiny_models_dir, tmp_path):
+    """Wan2.2 A14B: each expert is enabled and split in its turn (4 steps cross boundary_ratio: both run);
+    32x32, 9 frames: latent 3 x 4 x 4, patches 1x2x2 -> 12 tokens, 6 per rank."""
+    from diffusers_video.tiny_models.cache import install_into_models_dir
+
+    install_into_models_dir(tiny_models_dir, "wan22_a14b", "tiny-wan22_a14b")
+    sizes = {"width": 32, "height": 32, "num_frames": 9, "num_inference_steps": 4}
+    prompt = _prompt(tmp_path, "tiny-wan22_a14b", "wan22_text_to_video", **sizes)
+    alone = tmp_path / "alone"
+    plain = subprocess.run([sys.executable, "-m", "diffusers_video.runner", "run", prompt, "--in-process",
+                            "--output-dir", str(alone), "--models-dir", tiny_models_dir],
+                           capture_output=True, text=True, timeout=600, env={**os.environ, "DV_PROGRESS": "0"})
+    assert plain.returncode == 0, plain.stderr[-3000:]
+    done, out = _torchrun(tmp_path, tiny_models_dir, [["--nproc-per-node", "2", "--master-port", str(_free_port())]],
+                          prompt)
+    _assert_parallel_run(done, out, _latent(alone), tmp_path / "trace", tokens=12, experts=2)
 
 
 def test_two_nodes_meet_at_a_c10d_rendezvous(wan_models, single, tmp_path):
