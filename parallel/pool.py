@@ -29,6 +29,9 @@ from .worker import BOOT
 log = logging.getLogger("DiffusersVideo")
 PACKAGE = __name__.rsplit(".parallel", 1)[0]  # the name the server imported the pack under
 PACK_FOLDER = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# A worker imports torch, diffusers and the pack before it can join: on a busy machine that alone takes tens of
+# seconds, so starting waits at least this long whatever the collectives' timeout.
+START_TIMEOUT_S = 300.0
 
 
 class ParallelRunError(RuntimeError):
@@ -80,17 +83,23 @@ class WorkerPool:
         acceptor = threading.Thread(target=lambda: [accepted.append(listener.accept())
                                                     for _ in range(self.degree - 1)], daemon=True)
         acceptor.start()
-        acceptor.join(self.timeout_s)
+        start_timeout = max(self.timeout_s, START_TIMEOUT_S)
+        waited = 0.0
+        while acceptor.is_alive() and waited < start_timeout:
+            acceptor.join(0.5)
+            waited += 0.5
+            if any(p.poll() is not None for p in self.processes):  # a worker died while starting: no waiting on
+                break
         listener.close()
         self.conns = accepted
         if len(accepted) < self.degree - 1:
             self.stop()
             raise ParallelRunError(f"DVParallel: {self.degree - 1 - len(accepted)} of {self.degree - 1} worker "
-                                   f"processes did not start within {self.timeout_s:g} s.")
+                                   f"processes did not start within {start_timeout:g} s.")
         dist.init_process_group(self.backend, init_method=init_method, rank=0, world_size=self.degree,
                                 timeout=datetime.timedelta(seconds=self.timeout_s))
         for conn in self.conns:
-            if not conn.poll(self.timeout_s):
+            if not conn.poll(start_timeout):
                 self.stop()
                 raise ParallelRunError("DVParallel: a worker joined the group but did not report ready.")
             conn.recv()

@@ -38,8 +38,8 @@ class LoadImage:
             rgb = torch.from_numpy(np.asarray(picture.convert("RGB"), dtype=np.float32) / 255.0)[None]
             if "A" in picture.getbands():
                 mask = 1.0 - torch.from_numpy(np.asarray(picture.getchannel("A"), dtype=np.float32) / 255.0)
-            else:
-                mask = torch.zeros(rgb.shape[1:3])
+            else:  # as core: a picture without alpha gives a 64x64 empty mask, whatever its size
+                mask = torch.zeros((64, 64), dtype=torch.float32)
         return rgb, mask[None]
 
 

@@ -154,8 +154,14 @@ def tiny_prompt(name: str, models_dir: str, input_dir: str) -> tuple[dict, dict]
             write_input_video(os.path.join(input_dir, node["inputs"]["video"]), sampler_inputs["num_frames"] + 2)
         elif node["class_type"] == "LoadImage":
             os.makedirs(input_dir, exist_ok=True)
-            Image.linear_gradient("L").resize((64, 48)).convert("RGB").save(
-                os.path.join(input_dir, node["inputs"]["image"]))
+            picture = Image.linear_gradient("L").resize((64, 48)).convert("RGB")
+            if any(v == [node_id, 1] for other in prompt.values() for v in other["inputs"].values()):
+                # Its MASK is used: paint one (core's LoadImage gives 1 - alpha, and a 64x64 empty mask for a
+                # picture without alpha): the right half transparent, as the mask editor saves a painted area.
+                alpha = Image.new("L", picture.size, 255)
+                alpha.paste(0, (picture.width // 2, 0, picture.width, picture.height))
+                picture.putalpha(alpha)
+            picture.save(os.path.join(input_dir, node["inputs"]["image"]))
         node["inputs"].update(NODE_INPUTS.get(name, {}).get(node_id, {}))
     return prompt, workflow
 

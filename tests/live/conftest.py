@@ -120,6 +120,9 @@ def _write_extra_model_paths(path: Path, models: Path, custom_nodes: Path) -> No
         "  animatediff_models: animatediff_models/\n"
         "  controlnet: controlnet/\n"
         "  loras: loras/\n"
+        "  diffusion_models: diffusion_models/\n"
+        "  text_encoders: text_encoders/\n"
+        "  vae: vae/\n"
         f"  custom_nodes: {json.dumps(str(custom_nodes))}\n",
         encoding="utf-8",
     )

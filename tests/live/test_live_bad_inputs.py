@@ -65,6 +65,10 @@ SHARE = {
     "compile-backend-unknown", "attention-backend-unknown", "offload-mode-unknown", "step-cache-unknown",
     "load-latent-not-listed", "vae-wired-into-model-socket", "image-wired-into-conditioning",
     "link-to-missing-node", "sampler-width-missing", "unknown-node-type",
+    # the nodes of the families and features landed in the third session of 2026-12-02
+    "animatediff-strength-without-video", "chronoedit-reasoning-steps-negative", "cosmos-options-on-cog",
+    "easyanimate-options-noise-aug-nan", "ltx-keyframe-past-the-last-frame", "ltx-upsample-with-another-familys-vae",
+    "parallel-on-cog", "skyreels-v2-options-on-cog",
     # wrong objects through a reroute
     "reroute-vae-into-sampler-model", "reroute-vae-into-motion-adapter", "reroute-model-into-decode-vae",
     "reroute-latent-into-combine-images", "reroute-image-into-save-latent", "reroute-model-into-apply-controlnet",

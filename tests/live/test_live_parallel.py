@@ -87,13 +87,14 @@ def test_a_worker_killed_mid_run_fails_the_prompt_and_the_server_goes_on(comfy):
     _, parallel = _prompts(comfy, steps=40, timeout_s=20.0)
     parallel["3"]["inputs"]["seed"] = 11  # not cached
     before = _latents(comfy, "two")
+    ready = comfy.log().count("parallel worker processes ready")
     prompt_id = comfy.queue_ok(parallel)
     deadline = time.time() + 300
-    while time.time() < deadline and not _workers(comfy):
+    while time.time() < deadline and comfy.log().count("parallel worker processes ready") == ready:
         time.sleep(0.2)
     workers = _workers(comfy)
     assert workers, comfy.log()[-2000:]
-    time.sleep(3.0)  # the run is under way
+    time.sleep(2.0)  # the pool is up and the 40 steps are under way
     os.kill(workers[0], signal.SIGKILL)
     started = time.time()
     entry = comfy.finished(prompt_id, timeout=120)
