@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -202,17 +203,22 @@ def render() -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def write_or_print(render_text: Callable[[], str], description: str, argv: list[str] | None = None) -> int:
+    """The command line of a generated document: print it, or --write PATH (docs/memory.md, docs/scaling.md)."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--write", metavar="PATH", help="write the report to PATH instead of printing it")
     args = parser.parse_args(argv)
-    text = render()
+    text = render_text()
     if args.write:
         with open(args.write, "w", encoding="utf-8") as f:
             f.write(text)
     else:
         sys.stdout.write(text)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return write_or_print(render, __doc__.splitlines()[0], argv)
 
 
 if __name__ == "__main__":

@@ -9,8 +9,6 @@ hardware numbers and the published speed-ups, each with its source. tests/test_s
 
 from __future__ import annotations
 
-import argparse
-import sys
 from dataclasses import dataclass
 
 RELEASE = "Wan2.1-T2V-14B"
@@ -185,16 +183,9 @@ def render() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--write", metavar="PATH", help="write the report to PATH instead of printing it")
-    args = parser.parse_args(argv)
-    text = render()
-    if args.write:
-        with open(args.write, "w", encoding="utf-8") as f:
-            f.write(text)
-    else:
-        sys.stdout.write(text)
-    return 0
+    from .memory_report import write_or_print
+
+    return write_or_print(render, __doc__.splitlines()[0], argv)
 
 
 if __name__ == "__main__":
