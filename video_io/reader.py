@@ -124,6 +124,22 @@ def _rgb_frame(frame, size: tuple[int, int]):
     return np.ascontiguousarray(np.rot90(array, quarter_turns)) if quarter_turns else array
 
 
+def _drain(stream) -> None:
+    """Finish the frames a frame-threaded decoder still has in flight before the stream is freed.
+
+    Stopping early (a frame cap) leaves FFmpeg's decoding threads busy; freeing the codec context then waits for
+    them while holding the GIL, and a thread that logs through PyAV's Python log callback waits for the GIL:
+    a deadlock (seen in ComfyUI 0.33's server: avcodec_free_context blocked for good). Draining decodes with the
+    GIL released, so the threads are idle when the context is freed."""
+    import av
+
+    try:
+        for _ in stream.codec_context.decode(None):
+            pass
+    except (av.error.FFmpegError, ValueError):
+        pass  # nothing was left, or the decoder would not flush: either way no frame is in flight
+
+
 def _read_pyav(path: str, frame_cap: int, skip_first: int, select_every_nth: int, custom_width: int,
                custom_height: int) -> tuple[list, float, int, float | None]:
     """(frames, fps, frames decoded, time of the first kept frame on the container's clock)."""
@@ -137,18 +153,21 @@ def _read_pyav(path: str, frame_cap: int, skip_first: int, select_every_nth: int
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
             rate = stream.average_rate or stream.guessed_rate
-            for index, frame in enumerate(container.decode(stream)):
-                total = index + 1
-                if not _selected(index, skip_first, select_every_nth):
-                    continue
-                if size is None:  # every frame gets the first kept frame's (display) size
-                    turned = round((frame.rotation or 0) / 90) % 2
-                    width, height = (frame.height, frame.width) if turned else (frame.width, frame.height)
-                    size = fit_size(width, height, custom_width, custom_height)
-                    first_time = frame.time if frame.time is not None else index / float(rate or 1)
-                arrays.append(_rgb_frame(frame, size))
-                if frame_cap and len(arrays) >= frame_cap:
-                    break
+            try:
+                for index, frame in enumerate(container.decode(stream)):
+                    total = index + 1
+                    if not _selected(index, skip_first, select_every_nth):
+                        continue
+                    if size is None:  # every frame gets the first kept frame's (display) size
+                        turned = round((frame.rotation or 0) / 90) % 2
+                        width, height = (frame.height, frame.width) if turned else (frame.width, frame.height)
+                        size = fit_size(width, height, custom_width, custom_height)
+                        first_time = frame.time if frame.time is not None else index / float(rate or 1)
+                    arrays.append(_rgb_frame(frame, size))
+                    if frame_cap and len(arrays) >= frame_cap:
+                        break
+            finally:  # however the loop ended: a frame cap, a bad frame, an interrupt
+                _drain(stream)
     except av.error.FFmpegError as error:
         raise VideoReadError(str(error)) from error
     return arrays, float(rate) if rate else 0.0, total, first_time
