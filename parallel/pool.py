@@ -24,9 +24,24 @@ from collections.abc import Callable
 from typing import Any
 
 from . import group
-from .worker import BOOT
 
 log = logging.getLogger("DiffusersVideo")
+
+# Run by the pool in a fresh interpreter: argv[1] the pack folder, argv[2] the package name, argv[3] the
+# worker's settings as JSON.
+BOOT = """
+import importlib.util, json, sys, types
+folder, name, settings = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+parts = name.split(".")
+for i in range(1, len(parts)):  # parents of a dotted package name, as empty packages
+    sys.modules.setdefault(".".join(parts[:i]), types.ModuleType(".".join(parts[:i])))
+spec = importlib.util.spec_from_file_location(name, folder + "/__init__.py", submodule_search_locations=[folder])
+module = importlib.util.module_from_spec(spec)
+sys.modules[name] = module
+spec.loader.exec_module(module)
+importlib.import_module(name + ".parallel.worker").main(**settings)
+"""
+
 PACKAGE = __name__.rsplit(".parallel", 1)[0]  # the name the server imported the pack under
 PACK_FOLDER = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # A worker imports torch, diffusers and the pack before it can join: on a busy machine that alone takes tens of

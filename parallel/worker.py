@@ -1,6 +1,6 @@
 """A parallel worker: one extra rank of a ComfyUI server's process group, replaying its DVSampler calls.
 
-Started by parallel/pool.py as `python -c BOOT`, it imports the pack by path under the server's own package
+Started by parallel/pool.py as `python -c pool.BOOT`, it imports the pack by path under the server's own package
 name (so the jobs' classes resolve), joins the group, then takes jobs from its pipe until told to stop. It
 runs outside ComfyUI (the pack's standalone host, with the server's model folders from DV_FOLDER_PATHS), so
 it never writes outputs nor shows progress.
@@ -12,21 +12,6 @@ import datetime
 import os
 import traceback
 from typing import Any
-
-# Run by the pool in a fresh interpreter: argv[1] the pack folder, argv[2] the package name, argv[3] the
-# worker's settings as JSON.
-BOOT = """
-import importlib.util, json, sys, types
-folder, name, settings = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
-parts = name.split(".")
-for i in range(1, len(parts)):  # parents of a dotted package name, as empty packages
-    sys.modules.setdefault(".".join(parts[:i]), types.ModuleType(".".join(parts[:i])))
-spec = importlib.util.spec_from_file_location(name, folder + "/__init__.py", submodule_search_locations=[folder])
-module = importlib.util.module_from_spec(spec)
-sys.modules[name] = module
-spec.loader.exec_module(module)
-importlib.import_module(name + ".parallel.worker").main(**settings)
-"""
 
 
 def main(address: list, authkey: str, rank: int, world_size: int, init_method: str, backend: str,
