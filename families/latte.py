@@ -18,7 +18,7 @@ from ..model_loaders.components import DVVAE, DVConditioning, DVModel, DVSchedul
 from ..samplers import decode as decode_util
 from ..samplers.clip_text import check_length
 from ..samplers.pipeline import SampleInputs, SampleParams, assemble, denoisers_loaded, run_denoise
-from ..samplers.validate import check_common, require_conditioning
+from ..samplers.validate import check_common, check_text_width, require_conditioning
 from .spec import Family, FrameRule, LatentGeometry
 
 MAX_TOKENS = 120  # LattePipeline.encode_prompt's fixed max_length, whatever max_sequence_length says
@@ -96,11 +96,7 @@ def _check_inputs(model: DVModel, params: SampleParams, inputs: SampleInputs) ->
                            f"{length} (a video) or 1 (a single image).")
     cond = require_conditioning(model, inputs)
     check_common(model, cond, params, model.geometry.spatial * int(model.module.config.patch_size))
-    width = int(cond.embeds["prompt_embeds"].shape[-1])
-    if width != int(model.module.config.caption_channels):
-        raise DVInputError("conditioning", f"the text embeddings have width {width}, but this transformer "
-                           f"expects {model.module.config.caption_channels}.",
-                           f"the T5 text encoder from the same {FAMILY.label} folder.")
+    check_text_width(model, cond, model.module.config.caption_channels, "T5 text encoder")
     return cond
 
 

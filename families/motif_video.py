@@ -16,7 +16,7 @@ from ..model_loaders.components import DVVAE, DVConditioning, DVModel, DVSchedul
 from ..samplers import decode as decode_util
 from ..samplers.clip_text import T5_EMBED_KEYS, check_length
 from ..samplers.pipeline import SampleInputs, SampleParams, assemble, denoisers_loaded, run_denoise
-from ..samplers.validate import check_common, require_conditioning
+from ..samplers.validate import check_common, check_text_width, require_conditioning
 from . import wan
 from .spec import Family, FrameRule, LatentGeometry
 
@@ -91,11 +91,7 @@ def _check_inputs(model: DVModel, params: SampleParams, inputs: SampleInputs) ->
                            f"the VAE from the same {FAMILY.label} folder, or none (text-to-video needs none).")
     cond = require_conditioning(model, inputs)
     check_common(model, cond, params, model.geometry.spatial * int(model.module.config.patch_size))
-    width = int(cond.embeds["prompt_embeds"].shape[-1])
-    if width != int(model.module.config.text_embed_dim):
-        raise DVInputError("conditioning", f"the text embeddings have width {width}, but this transformer expects "
-                           f"{model.module.config.text_embed_dim}.",
-                           f"the T5Gemma2 text encoder from the same {FAMILY.label} folder.")
+    check_text_width(model, cond, model.module.config.text_embed_dim, "T5Gemma2 text encoder")
     return cond
 
 

@@ -69,3 +69,12 @@ def check_common(model: DVModel, cond: DVConditioning, params: SampleParams, mul
     check_size(model, params.width, params.height, multiple)
     if params.num_inference_steps < 1:
         raise DVInputError("num_inference_steps", f"{params.num_inference_steps} steps.", "1 or more.")
+
+
+def check_text_width(model: DVModel, cond: DVConditioning, expected: int, encoder: str) -> None:
+    """Refuse prompt embeddings of another width than the transformer's text input (another family's or
+    release's text encoder), naming the encoder that fits."""
+    width = int(cond.embeds["prompt_embeds"].shape[-1])
+    if width != int(expected):
+        raise DVInputError("conditioning", f"the text embeddings have width {width}, but this transformer "
+                           f"expects {expected}.", f"the {encoder} from the same {model.family.label} folder.")
