@@ -122,12 +122,9 @@ def _one_device_per_rank_on_cpu() -> Iterator[None]:
 _meshes: dict[tuple, Any] = {}  # (process group, mode, degree) -> mesh: sub-groups are made once per group
 
 
-def enable(module: Any, mode: str, ranks: group.Ranks) -> None:
-    """Turn diffusers' context parallelism on for this denoiser, for one run (`disable` turns it off again, so
-    the loaded model is unchanged for plain runs and a later process group)."""
-    import torch
+def mesh(mode: str, ranks: group.Ranks) -> Any:
+    """The ("ring", "ulysses") device mesh of this group, made once per group and mode."""
     import torch.distributed as dist
-    from diffusers import ContextParallelConfig
     from torch.distributed.device_mesh import init_device_mesh
 
     ring, ulysses = (ranks.degree, 1) if mode == "ring" else (1, ranks.degree)
@@ -135,8 +132,19 @@ def enable(module: Any, mode: str, ranks: group.Ranks) -> None:
     if key not in _meshes:
         _meshes.clear()  # meshes of a destroyed group are of no further use
         device_type = "cuda" if ranks.backend == "nccl" else "cpu"
+        # A mesh dimension over every rank reuses the default group, so the run's collectives keep its timeout.
         _meshes[key] = init_device_mesh(device_type, (ring, ulysses), mesh_dim_names=("ring", "ulysses"))
-    config = ContextParallelConfig(ring_degree=ring, ulysses_degree=ulysses, mesh=_meshes[key])
+    return _meshes[key]
+
+
+def enable(module: Any, mode: str, ranks: group.Ranks) -> None:
+    """Turn diffusers' context parallelism on for this denoiser, for one run (`disable` turns it off again, so
+    the loaded model is unchanged for plain runs and a later process group)."""
+    import torch
+    from diffusers import ContextParallelConfig
+
+    ring, ulysses = (ranks.degree, 1) if mode == "ring" else (1, ranks.degree)
+    config = ContextParallelConfig(ring_degree=ring, ulysses_degree=ulysses, mesh=mesh(mode, ranks))
     with _one_device_per_rank_on_cpu(), torch.no_grad():
         module.enable_parallelism(config=config)
 

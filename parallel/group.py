@@ -23,6 +23,7 @@ class Ranks:
     backend: str  # "gloo" (CPU) or "nccl" (CUDA)
     mode: str  # "ulysses" or "ring": what the denoisers run as; "seeds": each rank renders its own seeds
     degree: int  # ranks one video is spread over (1 for "seeds")
+    timeout_s: float = DEFAULT_TIMEOUT_S  # what every collective of the run waits at most, sub-groups' too
 
     @property
     def device(self) -> str:
@@ -69,7 +70,7 @@ def join_from_environment(mode: str, degree: int = 0, timeout_s: float = DEFAULT
         torch.cuda.set_device(local_rank)
     if not dist.is_initialized():
         dist.init_process_group(backend, timeout=datetime.timedelta(seconds=timeout_s))
-    _current = Ranks(dist.get_rank(), dist.get_world_size(), local_rank, backend, mode, degree)
+    _current = Ranks(dist.get_rank(), dist.get_world_size(), local_rank, backend, mode, degree, timeout_s)
     return _current
 
 

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -47,6 +48,10 @@ PACK_FOLDER = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # A worker imports torch, diffusers and the pack before it can join: on a busy machine that alone takes tens of
 # seconds, so starting waits at least this long whatever the collectives' timeout.
 START_TIMEOUT_S = 300.0
+# A worker builds its inputs (loads the model from the same files as the server, encodes the text) before the
+# run's collectives start: minutes for a 14B model from a slow disk. It is watched all along (a worker that exits
+# or fails is seen at once), so this bound only ends a worker that hangs while loading.
+BUILD_TIMEOUT_S = 1800.0
 
 
 class ParallelRunError(RuntimeError):
@@ -152,7 +157,9 @@ class WorkerPool:
                 conn.send(("job", job))
         except (OSError, ValueError) as error:
             raise self._failed(f"a worker could not take the job ({error})") from error
-        group._current = group.Ranks(0, self.degree, 0, self.backend, job["mode"], self.degree)
+        self._await_built()
+        group._current = group.Ranks(0, self.degree, 0, self.backend, job["mode"], self.degree,
+                                     self.timeout_s)
         self.busy = True
         try:
             result = local_call()
@@ -169,11 +176,46 @@ class WorkerPool:
             stop_all()
         return result
 
+    def _await_built(self) -> None:
+        """Wait for every worker to have built its inputs, watching that each is alive and that the prompt was
+        not interrupted: no collective starts (where a dead peer could only be seen through a timeout) until
+        every rank is ready to sample."""
+        from .. import host
+
+        pending = dict(enumerate(self.conns, start=1))
+        bound = max(self.timeout_s, BUILD_TIMEOUT_S)
+        deadline = time.monotonic() + bound
+        while pending:
+            for rank, conn in list(pending.items()):
+                try:
+                    status, detail = conn.recv() if conn.poll(0.1) else (None, None)
+                except (OSError, EOFError):  # its end of the pipe closed: the process is gone or going
+                    try:
+                        self.processes[rank - 1].wait(timeout=5)  # so that the message gives its exit code
+                    except subprocess.TimeoutExpired:
+                        pass
+                    raise self._failed("a worker exited while building its inputs") from None
+                if status is not None:
+                    if status != "built":
+                        raise self._failed(f"worker rank {rank} could not build its inputs: {detail}")
+                    del pending[rank]
+            if pending and any(p.poll() is not None for p in self.processes):
+                raise self._failed("a worker exited while building its inputs")
+            if pending and host.interrupt_pending():
+                error = self._failed("interrupted")  # stops the pool: its workers must not start sampling alone
+                host.check_interrupt()
+                raise error
+            if pending and time.monotonic() > deadline:
+                raise self._failed(f"worker ranks {sorted(pending)} did not build their inputs within {bound:g} s")
+
     def _drain(self, raise_errors: bool = False) -> None:
         for rank, conn in enumerate(self.conns, start=1):
-            if not conn.poll(self.timeout_s):
-                raise self._failed(f"worker rank {rank} did not finish within {self.timeout_s:g} s")
-            status, detail = conn.recv()
+            try:
+                if not conn.poll(self.timeout_s):
+                    raise self._failed(f"worker rank {rank} did not finish within {self.timeout_s:g} s")
+                status, detail = conn.recv()
+            except (OSError, EOFError):
+                raise self._failed(f"worker rank {rank} vanished before reporting") from None
             if status == "error" and raise_errors:
                 raise self._failed(f"worker rank {rank}: {detail}")
 

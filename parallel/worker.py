@@ -35,22 +35,26 @@ def main(address: list, authkey: str, rank: int, world_size: int, init_method: s
             message = conn.recv()
             if message[0] == "stop":
                 break
-            conn.send(_run(executor, message[1], rank, world_size, backend, group))
+            conn.send(_run(executor, conn, message[1], rank, world_size, backend, timeout_s, group))
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
         conn.close()
 
 
-def _run(executor: Any, job: dict[str, Any], rank: int, world_size: int, backend: str, group: Any) -> tuple:
+def _run(executor: Any, conn: Any, job: dict[str, Any], rank: int, world_size: int, backend: str, timeout_s: float,
+         group: Any) -> tuple:
     from ..nodes.sampling import DVSampler
 
-    group._current = group.Ranks(rank, world_size, rank, backend, job["mode"], world_size)
+    group._current = group.Ranks(rank, world_size, rank, backend, job["mode"], world_size, timeout_s)
     try:
         built = {}
         for name, recipe in job["recipes"].items():
             result = executor.run(recipe.nodes, targets=[recipe.node_id])
             built[name] = result.values[recipe.node_id][recipe.output]
+        # Only now does the server enter the run's collectives: loading can take minutes, and a worker that
+        # fails or dies while loading is seen on this pipe at once instead of as a wait in a collective.
+        conn.send(("built", None))
         DVSampler().sample(**job["values"], **built)
         return ("done", None)
     except BaseException as error:  # reported to the server, which fails the prompt with it

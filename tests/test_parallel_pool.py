@@ -142,3 +142,32 @@ def test_an_interrupt_on_rank_0_stops_every_rank_and_keeps_the_pool(base_prompt,
     monkeypatch.setattr(group, "stop_if_any_rank_stops", plain_stop_check)
     executor.run(_parallel(base_prompt))
     assert len(os.listdir(os.path.join(output_dir, "pool"))) == 1
+
+
+def test_a_worker_killed_while_loading_fails_at_once_not_after_the_timeout(base_prompt, output_dir, monkeypatch):
+    """The server enters no collective before every worker has built its inputs: a worker that dies while it
+    loads is seen on its process at once, even with a timeout of ten minutes."""
+    import time
+
+    from diffusers_video.parallel import pool
+
+    plain_await = pool.WorkerPool._await_built
+
+    def kill_then_wait(self):
+        self.processes[0].kill()
+        self.processes[0].wait()
+        return plain_await(self)
+
+    monkeypatch.setattr(pool.WorkerPool, "_await_built", kill_then_wait)
+    executor = Executor(NODES)
+    started = time.monotonic()
+    with pytest.raises(NodeExecutionError) as info:
+        executor.run(_parallel(base_prompt, timeout_s=600.0))
+    assert time.monotonic() - started < 120  # the pool's start included; the 600 s timeout is never waited
+    message = str(info.value)
+    assert "exited while building its inputs" in message and "exited with code -9" in message, message
+    assert not pool._pools
+    monkeypatch.setattr(pool.WorkerPool, "_await_built", plain_await)
+    executor.run(_parallel(base_prompt))  # a new pool serves the next prompt
+    assert len(os.listdir(os.path.join(output_dir, "pool"))) == 1
+
