@@ -3,6 +3,7 @@ diffusers, unattended, in one report.
 
     python benchmarks/gpu_check.py [--out benchmarks/gpu_check_report.md] [--family wan ...] [--release NAME ...]
                                    [--timeout 150] [--budget 570] [--pairs 1] [--tiny]
+                                   [--parallel-ranks N] [--parallel-budget 1200]
 
 For each family (one released model each: the first of its family in memory/released.py unless --release
 names others) a fresh process
@@ -32,6 +33,12 @@ modules are built and randomised the same way), at the tiny models' sizes, so th
 test suite (tests/test_gpu_check.py) without a GPU. There the peak column is the denoiser's weight bytes plus
 the growth of the process's resident set while DVSampler runs (sampled every 2 ms): the CPU counterpart of
 CUDA's allocated peak, which also counts the weights on the device.
+
+On a machine with more than one GPU (or with --parallel-ranks N: N ranks, gloo CPU processes where the GPUs are
+fewer, so --tiny exercises it here) the report gains a "multi-GPU" section: for each model whose family can be
+split, the headless torchrun paths (--parallel ulysses, --seeds) against one device's frames, with times, the
+speed-up and each rank's peak (benchmarks/gpu_check_parallel.py says how). With one GPU and no flag the section
+says it was skipped.
 """
 
 from __future__ import annotations
@@ -628,7 +635,8 @@ def mb(value: float | None) -> str:
     return "n/a" if value is None else f"{value / 1e6:.1f}"
 
 
-def report(results: list[dict[str, Any]], args: argparse.Namespace, seconds: float) -> str:
+def report(results: list[dict[str, Any]], args: argparse.Namespace, seconds: float,
+           parallel: dict[str, Any] | None = None) -> str:
     cuda = not args.tiny and machine()["device"].startswith("cuda")
     peak_name = "measured peak MB (CUDA allocated)" if cuda else "measured peak MB (CPU: weights + RSS growth)"
     lines = ["# GPU check", "",
@@ -668,6 +676,10 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace, seconds: flo
               f"{TOLERANCE['fp32']:g} at fp32, {TOLERANCE['reduced']:g} in 16 bits.", ""]
     if notes:
         lines += ["## Notes", "", *notes]
+    if parallel is not None:
+        from gpu_check_parallel import render
+
+        lines += ["", *render(parallel)] if lines[-1] else render(parallel)
     return "\n".join(lines) + "\n"
 
 
@@ -682,6 +694,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tiny", action="store_true", help="tiny models' configs on the CPU (no GPU needed)")
     parser.add_argument("--jobs", type=int, default=1,
                         help="families run at once (--tiny only: on a GPU their peaks would mix)")
+    parser.add_argument("--parallel-ranks", type=int, default=0, metavar="N",
+                        help="run the multi-GPU section on N ranks (default: every GPU when there are 2 or more; "
+                        "gloo CPU processes where the GPUs are fewer, i.e. with --tiny)")
+    parser.add_argument("--parallel-budget", type=float, default=1200.0,
+                        help="seconds for the multi-GPU section (after --budget's single-GPU part)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--deadline", type=float, default=0.0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -732,7 +749,10 @@ def main(argv: list[str] | None = None) -> int:
 
         with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
             results = list(pool.map(one, runs))
-    text = report(results, args, time.perf_counter() - started)
+        from gpu_check_parallel import run_section
+
+        parallel = run_section(args, runs, env, args.parallel_budget)
+    text = report(results, args, time.perf_counter() - started, parallel)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(text, encoding="utf-8")
     print(f"wrote {args.out}")

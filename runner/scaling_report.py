@@ -178,6 +178,14 @@ def render() -> str:
         "c10d rendezvous on 127.0.0.1) and that each rank attends over half of the tokens; the figures above are "
         "predictions. `benchmarks/gpu_check.py` times real runs where GPUs exist.",
         "",
+        "On a machine with several GPUs, `python benchmarks/gpu_check.py` (no flag needed: it uses every GPU; "
+        "`--parallel-ranks N` for N of them, `--parallel-budget` for the section's seconds) adds a multi-GPU "
+        "section to its report: for each Wan model (Wan2.1, and Wan2.2-T2V-A14B with both experts) the "
+        "`torchrun ... --parallel ulysses --degree N` frames against one GPU's (max abs diff), DVSampler's time "
+        "and speed-up over one GPU, each rank's CUDA peak, and `--seeds` over N ranks against separate runs; "
+        "families that cannot be split are listed with their refusal. `--tiny --parallel-ranks 2` runs the same "
+        "section on gloo CPU ranks (tests/test_gpu_check.py).",
+        "",
     ]
     return "\n".join(lines)
 
