@@ -120,7 +120,11 @@ def _all_classes(role: str) -> set[str]:
 
 
 def _component_class(library: str, class_name: str, input_name: str):
-    if library not in TRUSTED_LIBRARIES:
+    if library not in TRUSTED_LIBRARIES and _is_diffusers_pipeline_module(library):
+        # diffusers names a component defined in a pipeline's own package by that package (LTX-2's connectors
+        # and vocoder: ["ltx2", "LTX2TextConnectors"]) and its from_pretrained looks it up there: diffusers code.
+        library = f"diffusers.pipelines.{library}"
+    elif library not in TRUSTED_LIBRARIES:
         raise DVInputError(
             input_name,
             f"the folder asks for {library}.{class_name}, which would need remote code.",
@@ -131,10 +135,16 @@ def _component_class(library: str, class_name: str, input_name: str):
     if cls is None:
         raise DVInputError(
             input_name,
-            f"{library} {module.__version__} has no class {class_name}.",
+            f"{library} {getattr(module, '__version__', '')} has no class {class_name}.",
             "upgrade the library or pick a folder made for this version.",
         )
     return cls
+
+
+def _is_diffusers_pipeline_module(library: str) -> bool:
+    import diffusers.pipelines
+
+    return library.isidentifier() and not library.startswith("_") and hasattr(diffusers.pipelines, library)
 
 
 def _resolve(kind: str, name: str, input_name: str) -> str:

@@ -100,4 +100,54 @@ class DVVAEDecode:
                            "or tiling 'on'.")
 
 
-NODES = [DVVAEDecode]
+class DVAudioDecode:
+    DISPLAY_NAME = "DV Audio Decode"
+    CATEGORY = CATEGORY
+    DESCRIPTION = (
+        "Decodes the sound of an audio-video model's LATENT (LTX-2) with the model's own audio VAE and vocoder, as "
+        "its pipeline does, to core ComfyUI AUDIO: wire it into DVVideoCombine's audio (or core's Save Audio)."
+    )
+    FUNCTION = "decode"
+    RETURN_TYPES = ("AUDIO",)
+    RETURN_NAMES = ("audio",)
+    OUTPUT_TOOLTIPS = ("The sound as ComfyUI AUDIO (waveform [batch, channels, samples], sample_rate).",)
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "model": ("DV_MODEL", {"tooltip": "The model that sampled the LATENT (its audio VAE and vocoder "
+                                       "decode the sound)."}),
+                "samples": ("LATENT", {"tooltip": "From DVSampler with an audio-video model (LTX-2)."}),
+            }
+        }
+
+    def decode(self, model, samples: dict):
+        from ..families import by_id
+        from ..model_loaders.components import DVModel
+
+        expect_type("model", model, DVModel, "a DV_MODEL")
+        if not isinstance(samples, dict) or "samples" not in samples:
+            raise DVInputError("samples", "this is not a LATENT.", "the output of DVSampler.")
+        sounding = "an audio-video model (LTX-2 makes sound)"
+        decode_audio = getattr(model.family.load_glue(), "decode_audio", None)
+        if decode_audio is None:
+            raise DVInputError("model", f"{model.family.label} makes video only, so there is no sound to decode.",
+                               f"{sounding}, or no DVAudioDecode (DVVideoCombine writes the video silent).")
+        made_by = samples.get("dv_family")
+        if made_by is not None and made_by != model.family.id:
+            try:
+                other = by_id(made_by)
+            except KeyError:
+                other = None
+            label = other.label if other is not None else made_by
+            silent = other is not None and getattr(other.load_glue(), "decode_audio", None) is None
+            raise DVInputError("samples", f"the LATENT was made by a {label} model"
+                               + (", which makes video only (no sound in it)" if silent else "")
+                               + f", and the model is {model.family.label}.",
+                               f"the LATENT of DVSampler run with this {model.family.label} model; sound needs "
+                               f"{sounding}.")
+        return (decode_audio(model, samples),)
+
+
+NODES = [DVVAEDecode, DVAudioDecode]

@@ -188,14 +188,16 @@ def current_timestep() -> int:
 
 
 def run_denoise(pipe, call_kwargs: dict[str, Any], params: SampleParams, family_preview_format: str | None,
-                to_preview_layout: Callable[[Any], Any], legacy_callback: bool = False, output_attr: str = "frames",
+                to_preview_layout: Callable[[Any], Any], legacy_callback: bool = False,
+                output_attr: str | tuple[str, ...] = "frames",
                 after: Callable[[Any], None] | None = None, total_steps: int | None = None,
                 clean_previews: bool = True):
     """Call the pipeline for latents with progress, interrupt and previews wired in.
 
     legacy_callback: the pipeline only has the old `callback(step, timestep, latents)` hook (the deprecated
     text-to-video pipelines), not `callback_on_step_end`. output_attr: where the pipeline's output object
-    keeps the latents ("images" for the image pipelines run frame by frame). after: called with the run's
+    keeps the latents ("images" for the image pipelines run frame by frame; a tuple of names gives a tuple, as
+    LTX-2's video and audio latents). after: called with the run's
     generator once the pipeline returns, for draws the pipeline would make after its latent output (LTX's
     decode noise), so they continue the same random stream. total_steps: the steps of the whole run where the
     pipeline loops over chunks that each count their own (diffusion forcing). clean_previews=False: preview the
@@ -219,7 +221,9 @@ def run_denoise(pipe, call_kwargs: dict[str, Any], params: SampleParams, family_
     try:
         with seeded(params.seed) as generator, watching:
             # The output object's .frames, not return_dict=False: SVD returns a bare tensor there, others a tuple.
-            output = getattr(pipe(**call_kwargs, generator=generator, output_type="latent", **hooks), output_attr)
+            made = pipe(**call_kwargs, generator=generator, output_type="latent", **hooks)
+            output = (tuple(getattr(made, name) for name in output_attr) if isinstance(output_attr, tuple)
+                      else getattr(made, output_attr))
             if after is not None:
                 after(generator)
             progress.finish()  # pipelines that call back less often than they step (Text2Video-Zero) end at 100%

@@ -38,6 +38,9 @@ TINY_RUNS = {
     "ltx_keyframes": ("ltx_095", {"num_inference_steps": 2, "width": 64, "height": 32, "num_frames": 9}),
     # The refine stage's size (twice the first stage's, set in NODE_INPUTS); 3 steps x 0.4 runs one.
     "ltx_two_stage_upsample": ("ltx_095", {"num_inference_steps": 3, "width": 128, "height": 64, "num_frames": 9}),
+    # 17 frames at 24 fps: long enough that the sound (whole latent steps of 40 ms) ends within a frame of the video.
+    "ltx2_text_to_video": ("ltx2", {"num_inference_steps": 2, "width": 64, "height": 64, "num_frames": 17}),
+    "ltx2_image_to_video": ("ltx2_i2v", {"num_inference_steps": 2, "width": 64, "height": 64, "num_frames": 17}),
     "sana_video_text_to_video": ("sana_video", {"num_inference_steps": 2, "width": 64, "height": 32,
                                                 "num_frames": 9}),
     "sana_video_image_to_video": ("sana_video_i2v", {"num_inference_steps": 2, "width": 64, "height": 32,
@@ -57,6 +60,10 @@ TINY_RUNS = {
     # One section of the example's 9 latent frames (37 video frames: FramePack rounds up to whole sections).
     "hunyuanvideo_framepack": ("hunyuanvideo_framepack", {"num_inference_steps": 2, "width": 64, "height": 48,
                                                           "num_frames": 9}),
+    "hunyuanvideo15_text_to_video": ("hunyuanvideo15", {"num_inference_steps": 2, "width": 48, "height": 32,
+                                                        "num_frames": 9}),
+    "hunyuanvideo15_image_to_video": ("hunyuanvideo15_i2v", {"num_inference_steps": 2, "width": 48, "height": 32,
+                                                             "num_frames": 9}),
     "svd_image_to_video": ("svd", {"num_inference_steps": 2, "width": 64, "height": 48, "num_frames": 4}),
     "i2vgenxl_image_to_video": ("i2vgenxl", {"num_inference_steps": 2, "width": 64, "height": 48,
                                              "num_frames": 4}),
@@ -105,6 +112,9 @@ NODE_INPUTS = {
     "cosmos2_video_to_world": {"DVCosmosOptions": {"guardrail": "off: I take responsibility for the outputs"}},
     "cosmos25_text_to_world": {"DVCosmosOptions": {"guardrail": "off: I take responsibility for the outputs"}},
     "ltx_keyframes": {"9": {"frame_index": 8}},  # the last keyframe at the tiny run's last frame
+    # STG in the tiny transformer's last block (the example's 28 is the released 48-block model's).
+    "ltx2_text_to_video": {"DVLTX2Options": {"spatio_temporal_guidance_blocks": "1"}},
+    "ltx2_image_to_video": {"DVLTX2Options": {"spatio_temporal_guidance_blocks": "1"}},
     "ltx_two_stage_upsample": {"3": {"width": 64, "height": 32}},
     "skyreels_v2_long_video": {"DVSkyReelsV2Options": {"base_num_frames": 13, "overlap_history": 5}},
     "skyreels_v2_video_extension": {"DVSkyReelsV2Options": {"base_num_frames": 9, "overlap_history": 5}},

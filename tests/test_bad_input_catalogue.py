@@ -541,6 +541,16 @@ ROWS = [
     row("ltx-options-on-cog", lambda: with_options(cog(), "c3", "DVLTXOptions", frame_rate=24, decode_timestep=0.03,
                                                    decode_noise_scale=0.025, guidance_rescale=0.0),
         DV("c3", "DVSampler", "options")),
+    row("ltx2-options-on-cog", lambda: with_options(cog(), "c3", "DVLTX2Options", frame_rate=24.0, stg_scale=1.0,
+                                                    spatio_temporal_guidance_blocks="28", modality_scale=3.0,
+                                                    guidance_rescale=0.7, audio_guidance_scale=7.0,
+                                                    audio_stg_scale=1.0, audio_modality_scale=3.0,
+                                                    audio_guidance_rescale=0.7, use_cross_timestep=True, image_crf=33),
+        DV("c3", "DVSampler", "options")),
+    # Sound asked of a video-only model: LTX-2 makes sound, CogVideoX does not.
+    row("audio-decode-of-cog", lambda: changed(cog(), {"c5.audio": ["c6", 0]}, {"c6": {
+        "class_type": "DVAudioDecode", "inputs": {"model": ["c1", 0], "samples": ["c3", 0]}}}),
+        DV("c6", "DVAudioDecode", "model", "LTX-2 makes sound")),
     row("skyreels-v2-options-on-cog", lambda: with_options(cog(), "c3", "DVSkyReelsV2Options", base_num_frames=97,
                                                            overlap_history=17, addnoise_condition=20.0, ar_step=0,
                                                            causal_block_size=0, fps=24),

@@ -69,6 +69,8 @@ SHARE = {
     "animatediff-strength-without-video", "chronoedit-reasoning-steps-negative", "cosmos-options-on-cog",
     "easyanimate-options-noise-aug-nan", "ltx-keyframe-past-the-last-frame", "ltx-upsample-with-another-familys-vae",
     "parallel-on-cog", "skyreels-v2-options-on-cog",
+    # LTX-2 (sound): its options on another family, sound asked of a video-only model
+    "ltx2-options-on-cog", "audio-decode-of-cog",
     # wrong objects through a reroute
     "reroute-vae-into-sampler-model", "reroute-vae-into-motion-adapter", "reroute-model-into-decode-vae",
     "reroute-latent-into-combine-images", "reroute-image-into-save-latent", "reroute-model-into-apply-controlnet",
