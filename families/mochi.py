@@ -83,6 +83,10 @@ def encode(te: DVTextEncoder, prompt: str, negative_prompt: str, max_sequence_le
                                    truncate, T5_EMBED_KEYS)
 
 
+# MochiPipeline's linear_quadratic_schedule takes num_steps // 2 linear steps and divides by that count.
+MIN_STEPS = 2
+
+
 def _check_scheduler(scheduler) -> None:
     """MochiPipeline always hands the scheduler its own linear-quadratic sigmas and feeds the transformer the
     scheduler's timesteps as they come, which only means Mochi's time when the sigmas are inverted."""
@@ -104,6 +108,11 @@ def sample(model: DVModel, scheduler: DVSchedulerSpec, params: SampleParams,
     cond = require_conditioning(model, inputs)
     patch = int(model.module.config.patch_size)
     check_common(model, cond, params, model.geometry.spatial * patch)
+    if params.num_inference_steps < MIN_STEPS:
+        raise DVInputError("num_inference_steps", f"{params.num_inference_steps} step: Mochi's linear-quadratic "
+                           "sigma schedule spends half the steps on its linear part and divides by their count, "
+                           "so it needs at least 2 (at 1 diffusers fails with a division by zero).",
+                           f"{MIN_STEPS} or more (the model card uses 64).")
     text_dim = int(model.module.config.text_embed_dim)
     if int(cond.embeds["prompt_embeds"].shape[-1]) != text_dim:
         raise DVInputError("conditioning", f"the text embeddings have width "

@@ -69,6 +69,14 @@ FAMILY = Family(
     pipeline_size_multiple=16,  # the pipelines' check_inputs: "divisible by 16"
     geometry=LatentGeometry(spatial=8, temporal=4, channels=CHANNELS, scaling_factor=1.0),
     order=21,
+    # SkyReels-V2 files keep Wan's key layout, which diffusers' detection calls Wan: a SkyReels-V2 config folder
+    # makes them this family (Wan, ordered first, takes them without one).
+    single_file_types={"wan-t2v": "SkyReelsV2Transformer3DModel", "wan-i2v": "SkyReelsV2Transformer3DModel"},
+    # diffusers converts SkyReelsV2Transformer3DModel files with Wan's converter, which does not know the keys
+    # only SkyReels-V2 has (its conversion script renames them): DF-1.3B's fps conditioning, FLF2V's positions.
+    single_file_key_renames={"fps_projection.0.": "fps_projection.net.0.proj.",
+                             "fps_projection.2.": "fps_projection.net.2.",
+                             "img_emb.emb_pos": "condition_embedder.image_embedder.pos_embed"},
     comfy_latent_format="Wan21",
     flow_matching=True,
     defaults=_DEFAULTS,

@@ -121,6 +121,12 @@ class Family:
     schedulers: Mapping[str, str] = field(default_factory=dict)  # DVScheduler choices of this family's own
     single_file_types: Mapping[str, str] = field(default_factory=dict)  # diffusers' single-file model type -> class
     single_file_vae_keys: Mapping[str, str] = field(default_factory=dict)  # a key only this VAE has -> class
+    # A key only this DiT has -> its single-file model type, for files diffusers' detection cannot name (it knows
+    # some models only at their released widths).
+    single_file_model_keys: Mapping[str, str] = field(default_factory=dict)
+    # Original-layout key part -> the name diffusers' converter must see, for keys that the converter diffusers
+    # maps this family's class to (another family's) does not know: applied before it runs.
+    single_file_key_renames: Mapping[str, str] = field(default_factory=dict)
     vae_geometry: Callable[[Mapping[str, Any], LatentGeometry], LatentGeometry] | None = None  # VAE config reader
     batched_cfg: bool = False  # the pipeline runs guidance's two passes as one batch (FasterCache needs it)
     hidden_layout: str = "BCFHW"  # the denoiser's input layout, for step caches that look at it

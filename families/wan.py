@@ -75,7 +75,10 @@ FAMILY = Family(
     pipeline_size_multiple=16,
     geometry=LatentGeometry(spatial=8, temporal=4, channels=16, scaling_factor=1.0),
     order=20,
-    single_file_types={"wan-t2v": "WanTransformer3DModel", "wan-i2v": "WanTransformer3DModel"},
+    single_file_types={"wan-t2v": "WanTransformer3DModel", "wan-i2v": "WanTransformer3DModel",
+                       "wan-vace": "WanVACETransformer3DModel"},
+    # diffusers names a VACE file only at the released widths (1536, 5120); at any other it fails to name it.
+    single_file_model_keys={"vace_blocks.0.after_proj.bias": "wan-vace"},
     # diffusers' detection reports the Wan VAE as a Wan model type; the VAE's own key tells them apart.
     single_file_vae_keys={"decoder.middle.0.residual.0.gamma": "AutoencoderKLWan"},
     single_file_hub_refusal=_single_file_hub_refusal,

@@ -456,16 +456,25 @@ def _single_file(name: str, kind: str, role: str, config: str, dtype_name: str, 
     """(module, family, config folder or None) of a single file, checked against the config folder's family."""
     path = _resolve(kind, name, input_name)
     folder = None
-    detected, _ = single_file.detect(path, role, input_name)
+    readers = single_file.readers(path, role, input_name)
+    detected, class_name = readers[0]
     if config and config != single_file.CONFIG_FROM_HUB:
         folder = _resolve("diffusers", config, "config")
         index = os.path.join(folder, "model_index.json")
         folder_class = read_json(index, "config").get("_class_name", "") if os.path.isfile(index) else ""
         folder_family = family_for_class(folder_class) if folder_class else None
+        # The folder's denoiser class picks among the families that read the file's layout (Wan or SkyReels-V2)
+        # and must be the class the file is (a VACE file needs a VACE folder).
+        denoiser = single_file.folder_class(folder, single_file.config_subfolder(folder, role, subfolder))
+        detected, class_name = next((hit for hit in readers if hit[1] == denoiser), readers[0])
+        what = f"{folder_family.label} folder" if folder_family else "folder of no supported family"
+        kinds = " or ".join(dict.fromkeys(f"{fam.label} ({cls})" for fam, cls in readers))
         if folder_family is None or folder_family.id != detected.id:
-            what = folder_family.label if folder_family else "folder of no supported family"
             raise DVInputError("config", f"'{config}' is a {what}, but '{name}' is a {detected.label} file.",
-                               f"a diffusers folder of {detected.label}, or '{single_file.CONFIG_FROM_HUB}'.")
+                               f"a diffusers folder of {kinds}, or '{single_file.CONFIG_FROM_HUB}'.")
+        if role == "model" and denoiser and denoiser != class_name:
+            raise DVInputError("config", f"'{config}' is a {what} whose denoiser is {denoiser}, but '{name}' is a "
+                               f"{class_name} file.", f"a diffusers folder of {kinds}.")
     elif detected.single_file_hub_refusal is not None:
         # diffusers' detection maps some releases onto another release's Hub config (Wan2.2 onto Wan2.1).
         reason = detected.single_file_hub_refusal(single_file.meta_state_dict(path), subfolder is not None)

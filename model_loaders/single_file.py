@@ -9,6 +9,7 @@ weights. A single file carries no config: diffusers takes it from the detected m
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import Any
 
 from ..errors import DVInputError
@@ -24,10 +25,15 @@ CONFIG_FROM_HUB = "from Hugging Face (detected model)"
 GGUF_EXTENSION = ".gguf"
 
 
-def model_types() -> dict[str, tuple[Family, str]]:
-    """diffusers' single-file model type (prefix) -> (family, class): what each family module declares it
-    can load from one file."""
-    return {t: (fam, cls) for fam in all_families() for t, cls in fam.single_file_types.items()}
+def model_types() -> dict[str, list[tuple[Family, str]]]:
+    """diffusers' single-file model type (prefix) -> [(family, class)], in family order: what each family module
+    declares it can load from one file. Several families can read one layout (SkyReels-V2's DiT is Wan's): the
+    config folder's denoiser class picks among them, else the first (the layout's own family)."""
+    table: dict[str, list[tuple[Family, str]]] = {}
+    for fam in all_families():
+        for model_type, cls in fam.single_file_types.items():
+            table.setdefault(model_type, []).append((fam, cls))
+    return table
 
 
 def vae_keys() -> dict[str, tuple[Family, str]]:
@@ -71,8 +77,16 @@ def read_meta(path: str, label: str, input_name: str) -> dict[str, Any]:
                            f"re-download {label} (a complete {kind} file).") from error
 
 
-def detect(path: str, role: str, input_name: str) -> tuple[Family, str]:
-    """(family, diffusers class) of a single-file DiT/UNet ("model") or VAE ("vae")."""
+def detect(path: str, role: str, input_name: str, config_class: str | None = None) -> tuple[Family, str]:
+    """(family, diffusers class) of a single-file DiT/UNet ("model") or VAE ("vae"); among the families that
+    read the detected layout, the one whose class is `config_class` (the config folder's denoiser) if any."""
+    hits = readers(path, role, input_name)
+    return next((hit for hit in hits if hit[1] == config_class), hits[0])
+
+
+def readers(path: str, role: str, input_name: str) -> list[tuple[Family, str]]:
+    """Every (family, diffusers class) that can load the single file, the layout's own family first; refused,
+    naming the input, when none can."""
     from diffusers.loaders.single_file_utils import infer_diffusers_model_type
 
     label = os.path.basename(path)
@@ -87,18 +101,22 @@ def detect(path: str, role: str, input_name: str) -> tuple[Family, str]:
                            "which diffusers cannot read.",
                            "the bf16/fp16 (or plain fp8_e4m3fn) .safetensors of the same model, or its diffusers "
                            "folder; the loader's 'weights' input stores it in fp8 after loading.")
-    found: tuple[Family, str] | None = None
-    table = vae_keys() if role == "vae" else model_types()
+    found: list[tuple[Family, str]] = []
+    vaes, models = (vae_keys(), {}) if role == "vae" else ({}, model_types())
     if role == "vae":
-        found = next((hit for key, hit in table.items() if key in meta or f"vae.{key}" in meta), None)
+        found = [hit for key, hit in vaes.items() if key in meta or f"vae.{key}" in meta][:1]
     else:
         try:
             model_type = infer_diffusers_model_type(meta)
         except Exception:  # noqa: BLE001 - detection reads shapes of keys it expects; other files may lack them
             model_type = ""
-        found = next((hit for prefix, hit in table.items() if model_type.startswith(prefix)), None)
-    if found is None:
-        readable = sorted({fam.label for fam, _ in table.values()})
+        if not any(model_type.startswith(prefix) for prefix in models):
+            model_type = next((t for fam in all_families() for key, t in fam.single_file_model_keys.items()
+                               if key in meta), model_type)
+        found = next((hits for prefix, hits in models.items() if model_type.startswith(prefix)), [])
+    if not found:
+        readable = sorted({fam.label for fam, _ in vaes.values()} | {fam.label for hits in models.values()
+                                                                       for fam, _ in hits})
         if is_gguf(path):
             from . import gguf_files
 
@@ -117,19 +135,21 @@ def load(path: str, role: str, config_folder: str | None, dtype, input_name: str
 
     from .file_checks import plain
 
-    family, class_name = detect(path, role, input_name)
-    cls = getattr(diffusers, class_name)
     kwargs: dict[str, Any] = {"dtype": dtype}
     if is_gguf(path):
         from diffusers import GGUFQuantizationConfig
 
         kwargs["quantization_config"] = GGUFQuantizationConfig(compute_dtype=dtype)
     if config_folder is not None:
-        if subfolder is None or not os.path.isdir(os.path.join(config_folder, subfolder)):
-            subfolder = "vae" if role == "vae" else _denoiser_subfolder(config_folder)
+        subfolder = config_subfolder(config_folder, role, subfolder)
         kwargs.update(config=config_folder, subfolder=subfolder)
+    family, class_name = detect(path, role, input_name, folder_class(config_folder, subfolder))
+    cls = getattr(diffusers, class_name)
     try:
-        module = cls.from_single_file(path, **kwargs)
+        source: Any = path
+        if family.single_file_key_renames:
+            source = _renamed_checkpoint(path, family.single_file_key_renames)
+        module = cls.from_single_file(source, **kwargs)
     except Exception as error:  # noqa: BLE001 - hub, config and shape errors all end here
         where = f"the config in {config_folder}" if config_folder else "the config of the detected model's repo"
         raise DVInputError("config" if config_folder else input_name,
@@ -137,7 +157,64 @@ def load(path: str, role: str, config_folder: str | None, dtype, input_name: str
                            f"{where} ({type(error).__name__}: {plain(str(error))}).",
                            "a local diffusers folder of the same model in 'config' (needed offline), or a "
                            "file that matches the chosen config.") from error
+    if is_gguf(path):
+        _dequantize_outside_linears(module, dtype)
     return module.eval(), family
+
+
+def _dequantize_outside_linears(module, dtype) -> None:
+    """GGUF converters quantize every large 2-D tensor (city96's: over 1024 values), embedding tables too
+    (SkyReels-V2 DF's fps_embedding). diffusers dequantizes only in its GGUFLinear layers and leaves such a weight
+    in any other layer as raw uint8 blocks, which that layer would compute with: dequantize those once, here."""
+    import torch
+    from diffusers.quantizers.gguf.utils import GGUFLinear, GGUFParameter, dequantize_gguf_tensor
+
+    for layer in module.modules():
+        if isinstance(layer, GGUFLinear):
+            continue
+        for name, value in list(layer._parameters.items()):
+            if isinstance(value, GGUFParameter):
+                layer._parameters[name] = torch.nn.Parameter(dequantize_gguf_tensor(value).to(dtype),
+                                                             requires_grad=False)
+
+
+def config_subfolder(config_folder: str, role: str, subfolder: str | None = None) -> str:
+    """The subfolder of the config folder a single file takes its config from: `subfolder` where the folder
+    has it (Wan2.2's transformer_2), else the folder's first denoiser or its vae."""
+    if subfolder is None or not os.path.isdir(os.path.join(config_folder, subfolder)):
+        subfolder = "vae" if role == "vae" else _denoiser_subfolder(config_folder)
+    return subfolder
+
+
+def folder_class(config_folder: str | None, subfolder: str | None) -> str | None:
+    """The class a config folder's subfolder declares (its config.json's _class_name), or None."""
+    import json
+
+    if config_folder is None or subfolder is None:
+        return None
+    try:
+        with open(os.path.join(config_folder, subfolder, "config.json"), encoding="utf-8") as f:
+            found = json.load(f).get("_class_name")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return found if isinstance(found, str) else None
+
+
+def _renamed_checkpoint(path: str, renames: Mapping[str, str]) -> dict[str, Any]:
+    """The file's tensors (GGUF ones stay quantized) with the family's key renames applied, for
+    from_single_file to convert as it converts the file."""
+    from diffusers.loaders.single_file_utils import load_single_file_checkpoint
+
+    return rename_keys(load_single_file_checkpoint(path), renames)
+
+
+def rename_keys(checkpoint: Mapping[str, Any], renames: Mapping[str, str]) -> dict[str, Any]:
+    out = {}
+    for key, value in checkpoint.items():
+        for old, new in renames.items():
+            key = key.replace(old, new)
+        out[key] = value
+    return out
 
 
 def _denoiser_subfolder(folder: str) -> str:

@@ -27,6 +27,7 @@ TINY = {
     "tiny-svd": ("svd", "diffusers"),
     "tiny-sd15": ("sd15", "diffusers"),
     "tiny-wan": ("wan", "diffusers"),
+    "tiny-mochi": ("mochi", "diffusers"),
     "tiny-motion-adapter": ("motion_adapter", "animatediff_models"),
     "tiny-controlnet": ("controlnet", "controlnet"),
     "tiny-ltx_095": ("ltx_095", "diffusers"),

@@ -179,6 +179,14 @@ def wan() -> dict:
     return prompt
 
 
+def mochi() -> dict:
+    """Mochi-1 at 32x32, 7 frames (6k+1), 2 steps (its sigma schedule needs at least 2)."""
+    prompt = cog("m", "tiny-mochi")
+    prompt["m2"]["inputs"]["max_sequence_length"] = 32
+    prompt["m3"]["inputs"].update(width=32, height=32, num_frames=7, num_inference_steps=2, guidance_scale=4.5)
+    return prompt
+
+
 def latent_save(prefix: str = "catalogue/latent") -> dict:
     """CogVideoX sampled and saved as a latent (no decode)."""
     prompt = cog()
@@ -467,6 +475,8 @@ ROWS = [
         DV("c3", "DVSampler", "num_inference_steps")),
     row("sampler-steps-negative", lambda: changed(cog(), {"c3.num_inference_steps": -3}),
         DV("c3", "DVSampler", "num_inference_steps")),
+    row("mochi-one-step", lambda: changed(mochi(), {"m3.num_inference_steps": 1}),
+        DV("m3", "DVSampler", "num_inference_steps", "at least 2")),
     row("sampler-width-negative", lambda: changed(cog(), {"c3.width": -64}), DV("c3", "DVSampler", "width")),
     row("sampler-height-zero", lambda: changed(cog(), {"c3.height": 0}), DV("c3", "DVSampler", "height")),
     row("sampler-frames-negative", lambda: changed(cog(), {"c3.num_frames": -3}), DV("c3", "DVSampler", "num_frames")),

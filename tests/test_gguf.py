@@ -26,7 +26,12 @@ RUNS = {
     "ltx": ("ltx_gguf", "tiny-ltx-gguf", 32, 32, 9, 2, 1.0, 128),  # guidance 1: no CFG pass, faster
     "hunyuanvideo": ("hunyuanvideo_gguf", "tiny-hunyuanvideo-gguf", 32, 32, 5, 1, 6.0, 32),
     "mochi": ("mochi_gguf", "tiny-mochi-gguf", 32, 32, 7, 2, 1.0, 32),  # 2 steps: diffusers divides by 0 at 1
+    "wan_vace": ("wan_vace_gguf", "tiny-wan-vace-gguf", 32, 32, 5, 2, 1.0, 512),
+    # diffusion forcing with fps conditioning (as DF-1.3B): the layers only SkyReels-V2 files have
+    "skyreels_v2": ("skyreels_v2_df_gguf", "tiny-skyreels-v2-df-gguf", 32, 32, 5, 2, 1.0, 512),
 }
+# The diffusers class each family's file must load as (SkyReels-V2 files are detected as Wan by diffusers).
+CLASSES = {"wan_vace": "WanVACETransformer3DModel", "skyreels_v2": "SkyReelsV2Transformer3DModel"}
 FIGURES: dict[tuple[str, str], dict[str, float]] = {}
 
 
@@ -70,8 +75,9 @@ def base(family: str):
 
 def frames(family: str, model, vae, cond):
     _, _, w, h, f, steps, guidance, _ = RUNS[family]
+    wired = {"vae": vae} if family == "wan_vace" else {}  # VACE encodes its (blank) conditioning video
     with torch.inference_mode():
-        (latent,) = DVSampler().sample(model, w, h, f, steps, guidance, 3, conditioning=cond)
+        (latent,) = DVSampler().sample(model, w, h, f, steps, guidance, 3, conditioning=cond, **wired)
         return DVVAEDecode().decode(vae, latent, 0, "off", 0, 0.0)[0]
 
 
@@ -91,6 +97,10 @@ def check_graph(tiny_models_dir, folders, family: str, quant: str) -> dict[str, 
     with torch.inference_mode():
         (quantized,) = DVModelLoader().load(file, "fp32", name)
     assert quantized.family.id == reference.family.id
+    assert quantized.family.variant == reference.family.variant
+    assert type(quantized.module) is type(reference.module)
+    if family in CLASSES:
+        assert type(quantized.module).__name__ == CLASSES[family]
     layers = [m for m in quantized.module.modules() if type(m).__name__ == "GGUFLinear"]
     assert layers, "no layer was loaded quantized"
     gguf_frames = frames(family, quantized, vae, cond)
@@ -131,25 +141,27 @@ def test_quantization_error_shrinks_with_bits(tiny_models_dir, folders):
     assert error["Q8_0"] < error["Q5_0"] < error["Q4_0"], error
 
 
-def test_memory_manager_sees_the_quantized_size(tiny_models_dir, folders):
+@pytest.mark.parametrize("family", ["wan", "wan_vace", "skyreels_v2"])
+def test_memory_manager_sees_the_quantized_size(tiny_models_dir, folders, family):
     """Every layer that stays quantized holds exactly the file's bytes for it; the manager's size (the state
     dict's bytes, as ModelPatcher and memory/plan.measure count them) is what the file stores, plus the
     layers diffusers keeps in fp32 (dequantized at load)."""
     from diffusers.quantizers.gguf.utils import GGUFParameter
     from diffusers_video.memory.plan import measure
-    from diffusers_video.tiny_models.single_file import _wan_key_to_original
+    from diffusers_video.tiny_models.gguf import LAYOUTS
     from gguf import GGUFReader
 
-    file = gguf_file(tiny_models_dir, folders["wan"], "wan", "Q4_0")
+    file = gguf_file(tiny_models_dir, folders[family], family, "Q4_0")
     stored = {t.name: int(t.n_bytes) for t in GGUFReader(os.path.join(tiny_models_dir, "diffusion_models",
                                                                        file)).tensors}
     with torch.inference_mode():
-        (model,) = DVModelLoader().load(file, "fp32", "tiny-wan-gguf")
+        (model,) = DVModelLoader().load(file, "fp32", RUNS[family][1])
+    to_original = LAYOUTS[type(model.module).__name__][0]
     state = model.module.state_dict()
     expected = 0
     for key, value in state.items():
         if isinstance(value, GGUFParameter):
-            assert value.nbytes == stored[_wan_key_to_original(key)], key
+            assert value.nbytes == stored[next(iter(to_original({key: value})))], key
             expected += value.nbytes
         else:
             expected += value.nelement() * value.element_size()
@@ -216,6 +228,68 @@ def test_wan22_two_gguf_experts(tiny_models_dir, folders):
                                           ("hunyuanvideo", "Q6_K"), ("mochi", "Q8_0")])
 def test_other_families_gguf_graph_equals_the_dequantized_model(tiny_models_dir, folders, family, quant):
     check_graph(tiny_models_dir, folders, family, quant)
+
+
+# ----------------------------------------------------------------------------- Wan VACE, SkyReels-V2
+
+
+@pytest.mark.parametrize("family,quant", [("wan_vace", "Q8_0"), ("wan_vace", "Q4_K"), ("skyreels_v2", "Q8_0"),
+                                          ("skyreels_v2", "Q6_K")])
+def test_wan_layout_variants_gguf_graph_equals_the_dequantized_model(tiny_models_dir, folders, family, quant):
+    """A VACE file loads as WanVACETransformer3DModel (its VACE blocks quantized too); a SkyReels-V2 file, which
+    diffusers detects as Wan, as SkyReelsV2Transformer3DModel because its config folder is SkyReels-V2's."""
+    figures = check_graph(tiny_models_dir, folders, family, quant)
+    if quant == "Q8_0":
+        assert 0 < figures["vs_fp32"] < 0.5
+
+
+def test_vace_blocks_and_skyreels_fps_layers_load_from_the_file(tiny_models_dir, folders):
+    """The layers only these variants have come from the file (quantized), not from the model's init."""
+    from diffusers import AutoModel
+    from diffusers.quantizers.gguf.utils import GGUFParameter
+
+    for family, key in (("wan_vace", "vace_blocks.1.proj_out.weight"),
+                        ("skyreels_v2", "fps_projection.net.2.weight")):
+        file = gguf_file(tiny_models_dir, folders[family], family, "Q8_0")
+        # the fp32 folder's own (base()'s model is given each file's weights in turn)
+        reference = AutoModel.from_pretrained(folders[family], subfolder="transformer").state_dict()[key]
+        with torch.inference_mode():
+            (model,) = DVModelLoader().load(file, "fp32", RUNS[family][1])
+        loaded = model.module.state_dict()[key]
+        assert isinstance(loaded, GGUFParameter), key
+        assert (dequantized(model.module)[key] - reference).abs().max() < 0.01 * reference.abs().max(), key
+    # GGUF converters quantize embedding tables too; diffusers would leave fps_embedding as raw blocks
+    embedding = model.module.fps_embedding.weight
+    assert not isinstance(embedding, GGUFParameter) and embedding.dtype == torch.float32
+    fps = AutoModel.from_pretrained(folders["skyreels_v2"], subfolder="transformer").fps_embedding.weight
+    assert (embedding - fps).abs().max() < 0.01 * fps.abs().max()
+
+
+def test_skyreels_gguf_without_its_folder_is_wan(tiny_models_dir, folders):
+    """Without a config folder a SkyReels-V2 file is what diffusers detects, Wan (whose Hub config it would
+    fetch); the family list of the editor's helper says Wan too."""
+    from diffusers_video.model_loaders.loading import family_of_choice
+
+    file = gguf_file(tiny_models_dir, folders["skyreels_v2"], "skyreels_v2", "Q8_0")
+    assert family_of_choice("DVModelLoader", file).id == "wan"
+
+
+def test_vace_gguf_with_a_plain_wan_folder_is_refused(tiny_models_dir, folders):
+    file = gguf_file(tiny_models_dir, folders["wan_vace"], "wan_vace", "Q8_0")
+    refused("config", lambda: DVModelLoader().load(file, "fp32", "tiny-wan-gguf"),
+            "WanTransformer3DModel", "WanVACETransformer3DModel", "Wan (WanVACETransformer3DModel)")
+
+
+def test_plain_wan_gguf_with_a_vace_folder_is_refused(tiny_models_dir, folders):
+    file = gguf_file(tiny_models_dir, folders["wan"], "wan", "Q8_0")
+    refused("config", lambda: DVModelLoader().load(file, "fp32", "tiny-wan-vace-gguf"),
+            "WanVACETransformer3DModel", "SkyReels-V2 (SkyReelsV2Transformer3DModel)")
+
+
+def test_vace_gguf_with_a_skyreels_folder_is_refused(tiny_models_dir, folders):
+    file = gguf_file(tiny_models_dir, folders["wan_vace"], "wan_vace", "Q8_0")
+    refused("config", lambda: DVModelLoader().load(file, "fp32", "tiny-skyreels-v2-df-gguf"),
+            "SkyReels-V2 folder", "a Wan file", "Wan (WanVACETransformer3DModel)")
 
 
 # ---------------------------------------------------------------------------------------------- bad input

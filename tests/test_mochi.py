@@ -107,6 +107,21 @@ def test_frames_must_be_6k_plus_1(parts, cond):
     assert "DVSampler: input 'num_frames'" in message and "79 or 85" in message and "6k+1" in message
 
 
+def test_one_step_is_refused_before_any_work(parts, cond, monkeypatch):
+    """MochiPipeline's sigma schedule divides by num_steps // 2: one step is a ZeroDivisionError there."""
+    from diffusers.pipelines.mochi.pipeline_mochi import linear_quadratic_schedule
+    from diffusers_video.families import mochi
+
+    with pytest.raises(ZeroDivisionError):
+        linear_quadratic_schedule(1, 0.025)
+    assert len(linear_quadratic_schedule(2, 0.025)) == 2
+    monkeypatch.setattr(mochi, "_pipeline", lambda **_: pytest.fail("a pipeline was built"))
+    with pytest.raises(DVInputError) as info:
+        DVSampler().sample(parts[0], W, H, F, 1, 4.5, 0, conditioning=cond)
+    message = str(info.value)
+    assert "DVSampler: input 'num_inference_steps'" in message and "Valid: 2 or more" in message, message
+
+
 @pytest.mark.parametrize("width,height,bad", [(56, 48, "width"), (64, 40, "height")])
 def test_size_must_be_multiple_of_16(parts, cond, width, height, bad):
     # 56 and 40 pass the pipeline's own check (multiples of 8) but not the transformer's 2x2 patches.

@@ -33,6 +33,31 @@ def _wide_wan(seed: int):
     ).eval()
 
 
+def _wide_wan_vace():
+    import torch
+    from diffusers import WanVACETransformer3DModel
+
+    torch.manual_seed(0)
+    return WanVACETransformer3DModel(
+        patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=WIDE // 2, in_channels=16, out_channels=16,
+        text_dim=32, freq_dim=256, ffn_dim=WIDE, num_layers=3, cross_attn_norm=True,
+        qk_norm="rms_norm_across_heads", rope_max_seq_len=32, vace_layers=[0, 2], vace_in_channels=96,
+    ).eval()
+
+
+def _wide_skyreels_v2_df():
+    """As the released DF-1.3B, with inject_sample_info: its fps layers are the keys only SkyReels-V2 has."""
+    import torch
+    from diffusers import SkyReelsV2Transformer3DModel
+
+    torch.manual_seed(0)
+    return SkyReelsV2Transformer3DModel(
+        patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=WIDE // 2, in_channels=16, out_channels=16,
+        text_dim=32, freq_dim=256, ffn_dim=WIDE, num_layers=2, cross_attn_norm=True,
+        qk_norm="rms_norm_across_heads", rope_max_seq_len=32, inject_sample_info=True,
+    ).eval()
+
+
 def _wide_ltx():
     import torch
     from diffusers import LTXVideoTransformer3DModel
@@ -93,6 +118,14 @@ def build_wan22_a14b_gguf(dest: str) -> str:
                               boundary_ratio=0.875)
 
 
+def build_wan_vace_gguf(dest: str) -> str:
+    return _with_transformers("wan_vace", dest, transformer=_wide_wan_vace())
+
+
+def build_skyreels_v2_df_gguf(dest: str) -> str:
+    return _with_transformers("skyreels_v2_df", dest, transformer=_wide_skyreels_v2_df())
+
+
 def build_ltx_gguf(dest: str) -> str:
     return _with_transformers("ltx", dest, transformer=_wide_ltx())
 
@@ -107,7 +140,8 @@ def build_mochi_gguf(dest: str) -> str:
 
 TINY_MODELS = {"wan_gguf": "build_wan_gguf", "wan22_a14b_gguf": "build_wan22_a14b_gguf",
                "ltx_gguf": "build_ltx_gguf", "hunyuanvideo_gguf": "build_hunyuanvideo_gguf",
-               "mochi_gguf": "build_mochi_gguf"}
+               "mochi_gguf": "build_mochi_gguf", "wan_vace_gguf": "build_wan_vace_gguf",
+               "skyreels_v2_df_gguf": "build_skyreels_v2_df_gguf"}
 
 
 # ------------------------------------------------------------------------ original key layouts
@@ -251,6 +285,42 @@ def _wan_to_original(state: dict[str, Any]) -> dict[str, Any]:
     return {_wan_key_to_original(k): v for k, v in state.items()}
 
 
+def _wan_vace_to_original(state: dict[str, Any]) -> dict[str, Any]:
+    """VACE blocks' before_proj/after_proj (diffusers' proj_in/proj_out), named before Wan's renames turn
+    proj_out into the head's name."""
+    def vace(key: str) -> str:
+        if key.startswith("vace_blocks."):
+            key = key.replace(".proj_in.", ".before_proj.").replace(".proj_out.", ".after_proj.")
+        return key
+
+    return _wan_to_original({vace(k): v for k, v in state.items()})
+
+
+# SkyReels-V2's own keys (its conversion script's renames, reversed); the rest is Wan's layout.
+_SKYREELS_TO_ORIGINAL = (("fps_projection.net.0.proj.", "fps_projection.0."),
+                         ("fps_projection.net.2.", "fps_projection.2."),
+                         ("condition_embedder.image_embedder.pos_embed", "img_emb.emb_pos"))
+
+
+def _skyreels_to_original(state: dict[str, Any]) -> dict[str, Any]:
+    def own(key: str) -> str:
+        for new, old in _SKYREELS_TO_ORIGINAL:
+            key = key.replace(new, old)
+        return key
+
+    return _wan_to_original({own(k): v for k, v in state.items()})
+
+
+def _skyreels_from_original(checkpoint: dict[str, Any]) -> dict[str, Any]:
+    """The pack's load path: the SkyReels-V2 family's renames, then the Wan converter diffusers applies."""
+    from diffusers.loaders.single_file_utils import convert_wan_transformer_to_diffusers
+
+    from ..families.skyreels_v2 import FAMILY
+    from ..model_loaders.single_file import rename_keys
+
+    return convert_wan_transformer_to_diffusers(rename_keys(checkpoint, FAMILY.single_file_key_renames))
+
+
 # diffusers class -> (to the original layout, diffusers' converter back, GGUF architecture name city96 uses).
 LAYOUTS: dict[str, tuple[Callable[[dict], dict], str, str]] = {
     "WanTransformer3DModel": (_wan_to_original, "convert_wan_transformer_to_diffusers", "wan"),
@@ -258,6 +328,9 @@ LAYOUTS: dict[str, tuple[Callable[[dict], dict], str, str]] = {
     "HunyuanVideoTransformer3DModel": (_hunyuan_to_original, "convert_hunyuan_video_transformer_to_diffusers",
                                        "hyvid"),
     "MochiTransformer3DModel": (_mochi_to_original, "convert_mochi_transformer_checkpoint_to_diffusers", "mochi"),
+    "WanVACETransformer3DModel": (_wan_vace_to_original, "convert_wan_transformer_to_diffusers", "wan"),
+    # diffusers' Wan converter alone drops SkyReels-V2's fps keys: checked against the pack's path instead.
+    "SkyReelsV2Transformer3DModel": (_skyreels_to_original, "_skyreels_from_original", "wan"),
 }
 
 
@@ -269,7 +342,8 @@ def original_state_dict(module) -> tuple[dict[str, Any], str]:
     to_original, converter, arch = LAYOUTS[type(module).__name__]
     state = {k: v.detach().float().contiguous() for k, v in module.state_dict().items()}
     original = to_original(state)
-    back = getattr(single_file_utils, converter)({k: v.clone() for k, v in original.items()})
+    convert = globals()[converter] if converter.startswith("_") else getattr(single_file_utils, converter)
+    back = convert({k: v.clone() for k, v in original.items()})
     missing = set(back) ^ set(state)
     wrong = [k for k in state if k in back and not (back[k].shape == state[k].shape and (back[k] == state[k]).all())]
     if missing or wrong:
