@@ -376,9 +376,12 @@ def latent_previewer(latent_format_name: str | None) -> Callable[[Any], Any] | N
     import comfy.latent_formats
     import latent_preview
 
-    fmt_cls = getattr(comfy.latent_formats, latent_format_name, None)
+    # "A|B": the newer release's format first, an older release's that reads the same latents after it.
+    names = latent_format_name.split("|")
+    fmt_cls = next((getattr(comfy.latent_formats, n) for n in names if hasattr(comfy.latent_formats, n)), None)
     if fmt_cls is None:
         return None
+    latent_format_name = fmt_cls.__name__
     fmt = fmt_cls()
     previewer = latent_preview.get_previewer(torch_device(), fmt)
     if previewer is None:

@@ -17,7 +17,7 @@ from ..model_loaders.components import DVVAE, DVConditioning, DVModel, DVSchedul
 from ..samplers import decode as decode_util
 from ..samplers.clip_text import T5_EMBED_KEYS, encode_t5_with_pipeline
 from ..samplers.pipeline import SampleInputs, SampleParams, assemble, run_denoise
-from ..samplers.validate import check_common, require_conditioning
+from ..samplers.validate import check_common, check_steps_for_terminal_shift, require_conditioning
 from .spec import Family, FrameRule, LatentGeometry, OptionSpec, Variant
 
 # The VAE down block of LTX-Video 0.9.5 and later (0.9.7, 0.9.8): the releases trained for keyframe and video
@@ -163,6 +163,7 @@ def sample(model: DVModel, scheduler: DVSchedulerSpec, params: SampleParams,
     if uses_condition_pipeline(model, inputs):
         return _sample_with_conditions(model, scheduler, params, inputs)
     task, cond = _check_inputs(model, params, inputs)
+    check_steps_for_terminal_shift(scheduler, params.num_inference_steps)
     dtype, device = model.managed.dtype, model.managed.device
     call_kwargs = _call_embeds(cond, False, device, dtype)
     call_kwargs.update(height=params.height, width=params.width, num_frames=params.num_frames,

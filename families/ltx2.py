@@ -21,7 +21,7 @@ from ..model_loaders.components import DVVAE, DVConditioning, DVModel, DVSchedul
 from ..samplers import decode as decode_util
 from ..samplers.clip_text import T5_EMBED_KEYS, check_length
 from ..samplers.pipeline import SampleInputs, SampleParams, assemble, denoisers_loaded, run_denoise
-from ..samplers.validate import check_common, check_text_width, require_conditioning
+from ..samplers.validate import check_common, check_steps_for_terminal_shift, check_text_width, require_conditioning
 from .spec import Family, FrameRule, LatentGeometry, OptionSpec
 
 # The LATENT key of the sound: the audio latents [B, C, L, mel bins], L following num_frames / frame_rate.
@@ -54,7 +54,8 @@ FAMILY = Family(
     geometry=LatentGeometry(spatial=32, temporal=8, channels=128, scaling_factor=1.0),
     vae_geometry=_vae_geometry,
     order=26,
-    comfy_latent_format="LTXAV",  # ComfyUI's LTX-2 format (newer ComfyUI; older ones show no preview)
+    # ComfyUI's LTX-2 format (0.33+); before it, LTX-Video's, which reads the same 128 video channels.
+    comfy_latent_format="LTXAV|LTXV",
     flow_matching=True,
     batched_cfg=True,
     # The diffusers LTX-2 guide's example: 768x512, 121 frames at 24 fps, 30 steps (num_inference_steps'
@@ -191,6 +192,7 @@ def _check_inputs(model: DVModel, params: SampleParams, inputs: SampleInputs) ->
 def sample(model: DVModel, scheduler: DVSchedulerSpec, params: SampleParams,
            inputs: SampleInputs) -> dict[str, Any]:
     task, cond = _check_inputs(model, params, inputs)
+    check_steps_for_terminal_shift(scheduler, params.num_inference_steps)
     options = _options(model, inputs)
     dtype, device = model.managed.dtype, model.managed.device
     call_kwargs: dict[str, Any] = {

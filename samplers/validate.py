@@ -78,3 +78,14 @@ def check_text_width(model: DVModel, cond: DVConditioning, expected: int, encode
     if width != int(expected):
         raise DVInputError("conditioning", f"the text embeddings have width {width}, but this transformer "
                            f"expects {expected}.", f"the {encoder} from the same {model.family.label} folder.")
+
+
+def check_steps_for_terminal_shift(scheduler, steps: int) -> None:
+    """A flow-matching scheduler with `shift_terminal` (LTX's) stretches its sigmas so the last one lands there:
+    with one step the only sigma is 1.0 and the stretch divides 0 by 0, a NaN timestep that fails in the
+    scheduler's step (or reads as NaN latents). Refused here, before any work."""
+    terminal = scheduler.create().config.get("shift_terminal")
+    if terminal and steps < 2:
+        raise DVInputError("num_inference_steps", f"{steps} step: the scheduler's sigmas are stretched to end at "
+                           f"shift_terminal={terminal}, which needs at least two of them.",
+                           "2 or more steps.")

@@ -109,6 +109,10 @@ def test_bad_inputs_name_the_input(parts):
             DVSampler().sample(model, W, H, F, STEPS, 3.0, SEED, conditioning=cond, image=first_frame())
         with pytest.raises(DVInputError, match="takes no video"):
             DVSampler().sample(model, W, H, F, STEPS, 3.0, SEED, conditioning=cond, video=first_frame())
+        # One step: the scheduler's shift_terminal stretch would divide 0 by 0 (a NaN timestep in diffusers).
+        with pytest.raises(DVInputError, match="shift_terminal=0.1.*2 or more steps") as info:
+            DVSampler().sample(model, W, H, F, 1, 3.0, SEED, conditioning=cond)
+        assert str(info.value).startswith("DVSampler: input 'num_inference_steps'")
 
 
 def test_text_encoder_of_another_family_is_refused(parts, tiny_models_dir):

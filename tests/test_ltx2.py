@@ -137,6 +137,7 @@ def test_bad_inputs_name_node_and_input(parts):
     refused("DVSampler", "vae", "latents mean and std.*the VAE from the same LTX-2 folder", sampler(vae=None))
     refused("DVSampler", "video", "takes no video", sampler(video=first_frame()))
     refused("DVSampler", "conditioning", "nothing is wired in", sampler(conditioning=None))
+    refused("DVSampler", "num_inference_steps", "shift_terminal=0.1.*2 or more steps", sampler(num_inference_steps=1))
     refused("DVSampler", "options", "no spatio_temporal_guidance_blocks",
             sampler(options=options(stg_scale=1.0, spatio_temporal_guidance_blocks="")))
     refused("DVSampler", "options", "past this transformer's 2 blocks.*from 0 to 1",
