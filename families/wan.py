@@ -11,7 +11,8 @@ Beside them: Wan2.1 first-last-frame (FLF2V: an I2V DiT with learned positions f
 last frame comes through DVWanOptions' last_image), video-to-video on a Wan2.1 text-to-video DiT
 (WanVideoToVideoPipeline, DVSampler's 'video' plus strength) and VACE (WanVACETransformer3DModel, Wan2.1 or
 Wan2.2 A14B with two experts): a control or source video in DVSampler's 'video', a mask and reference images
-through DVWanOptions, run by WanVACEPipeline."""
+through DVWanOptions, run by WanVACEPipeline. Wan2.2-Animate (WanAnimateTransformer3DModel) lives in
+wan_animate.py."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from ..samplers import decode as decode_util
 from ..samplers.clip_text import encode_t5_with_pipeline
 from ..samplers.pipeline import SampleInputs, SampleParams, assemble, denoisers_loaded, run_denoise
 from ..samplers.validate import check_common, require_conditioning
+from . import wan_animate
 from .spec import Family, FrameRule, LatentGeometry, OptionSpec, Variant
 
 TI2V_CHANNELS = 48  # the Wan2.2 VAE's latent channels (z_dim), which only TI2V-5B uses
@@ -66,8 +68,8 @@ FAMILY = Family(
     id="wan",
     label="Wan",
     pipeline_classes={"t2v": "WanPipeline", "i2v": "WanImageToVideoPipeline", "v2v": "WanVideoToVideoPipeline",
-                      "vace": "WanVACEPipeline"},
-    model_classes=("WanTransformer3DModel", "WanVACETransformer3DModel"),
+                      "vace": "WanVACEPipeline", "animate": "WanAnimatePipeline"},
+    model_classes=("WanTransformer3DModel", "WanVACETransformer3DModel", "WanAnimateTransformer3DModel"),
     vae_classes=("AutoencoderKLWan",),
     text_encoder_classes=("UMT5EncoderModel", "T5EncoderModel"),
     frame_rule=FrameRule(multiple=4, offset=1),
@@ -87,6 +89,7 @@ FAMILY = Family(
     defaults={"num_frames": 81, "fps": 16, "steps": 50, "guidance_scale": 5.0, "width": 832, "height": 480,
               "max_sequence_length": 512},
     variants=(
+        wan_animate.VARIANT,
         Variant("wan2.2-vace-a14b", lambda configs: _is_vace(configs) and _is_a14b(configs), {
             "label": "Wan2.2 VACE A14B",
             "defaults": {"num_frames": 81, "fps": 16, "steps": 40, "guidance_scale": 4.0, "guidance_scale_2": 3.0,
@@ -120,6 +123,7 @@ FAMILY = Family(
                    "frame, or one per frame; the video's size."),
         OptionSpec("reference_images", "IMAGE", None, "VACE only: images of a subject, face or object the video "
                    "should show (each fitted into the frame on white, as diffusers does)."),
+        *wan_animate.OPTIONS,
     ),
     options_node="DVWanOptions",
     # The diffusers Wan guide (api/pipelines/wan.md) loads `vae = AutoModel.from_pretrained(..., subfolder="vae",
@@ -230,6 +234,7 @@ def _check_extras_apply(model: DVModel, task: str, inputs: SampleInputs) -> None
 def _check_task(model: DVModel, params: SampleParams, inputs: SampleInputs) -> str:
     """Validate the wired inputs and tell the task: "t2v", "i2v" (an image, maybe a last one), "v2v" (a video
     with a text-to-video model) or "vace" (a VACE model, with or without a video, mask or references)."""
+    wan_animate.refuse_on_other_models(model, inputs)
     if is_vace(model):
         task = _check_vace(model, params, inputs)
     elif inputs.video is not None:
@@ -411,6 +416,8 @@ def _check_experts(model: DVModel) -> None:
 
 def sample(model: DVModel, scheduler: DVSchedulerSpec, params: SampleParams,
            inputs: SampleInputs) -> dict[str, Any]:
+    if wan_animate.is_animate(model):
+        return wan_animate.sample(model, scheduler, params, inputs)
     task = _check_task(model, params, inputs)
     _check_experts(model)
     _check_vae(model, inputs.vae)
@@ -528,6 +535,9 @@ def decode(vae: DVVAE, latent: dict[str, Any], settings: decode_util.DecodeSetti
     import torch
     from diffusers.video_processor import VideoProcessor
 
+    if wan_animate.SEGMENT_KEY in latent:  # Wan-Animate's segments, each decoded on its own
+        return wan_animate.decode_segments(vae, latent, settings,
+                                           lambda v, plain, s: decode(v, plain, s, denormalize))
     module = vae.module
     config = module.config
     samples = latent["samples"]

@@ -33,6 +33,9 @@ TINY_RUNS = {
     "wan_first_last_frame": ("wan_flf2v", {"num_inference_steps": 2, "width": 32, "height": 32, "num_frames": 5}),
     # 3 steps x strength 0.7 runs two.
     "wan_video_to_video": ("wan", {"num_inference_steps": 3, "width": 64, "height": 48, "num_frames": 9}),
+    # Two segments of 5 frames (NODE_INPUTS), as the shipped 77 in one; the face video square (NODE_INPUTS).
+    "wan_animate": ("wan_animate", {"num_inference_steps": 2, "width": 64, "height": 48, "num_frames": 9}),
+    "wan_animate_replace": ("wan_animate", {"num_inference_steps": 2, "width": 64, "height": 48, "num_frames": 9}),
     "ltx_text_to_video": ("ltx", {"num_inference_steps": 2, "width": 64, "height": 32, "num_frames": 9}),
     "ltx_image_to_video": ("ltx", {"num_inference_steps": 2, "width": 64, "height": 32, "num_frames": 9}),
     "ltx_keyframes": ("ltx_095", {"num_inference_steps": 2, "width": 64, "height": 32, "num_frames": 9}),
@@ -118,6 +121,9 @@ NODE_INPUTS = {
     "ltx_two_stage_upsample": {"3": {"width": 64, "height": 32}},
     "skyreels_v2_long_video": {"DVSkyReelsV2Options": {"base_num_frames": 13, "overlap_history": 5}},
     "skyreels_v2_video_extension": {"DVSkyReelsV2Options": {"base_num_frames": 9, "overlap_history": 5}},
+    # Square face crops (the loaders otherwise take the sampler's 64x48) and two segments of the 9 frames.
+    "wan_animate": {"9": {"width": 32, "height": 32}, "DVWanOptions": {"segment_frame_length": 5}},
+    "wan_animate_replace": {"9": {"width": 32, "height": 32}, "DVWanOptions": {"segment_frame_length": 5}},
 }
 
 
