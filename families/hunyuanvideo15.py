@@ -34,7 +34,14 @@ from .. import host
 from ..errors import DVInputError
 from ..model_loaders.components import DVVAE, DVConditioning, DVModel, DVSchedulerSpec, DVTextEncoder
 from ..samplers import decode as decode_util
-from ..samplers.pipeline import SampleInputs, SampleParams, assemble, denoisers_loaded, run_denoise
+from ..samplers.pipeline import (
+    SampleInputs,
+    SampleParams,
+    assemble,
+    denoisers_loaded,
+    run_denoise,
+    step_hook_on_scheduler,
+)
 from ..samplers.validate import check_common, check_text_width, require_conditioning
 from .spec import Family, FrameRule, LatentGeometry, Variant
 
@@ -211,28 +218,8 @@ def _with_step_hook(base: type) -> type:
                      render_size: tuple[int, int] | None = None, **kwargs: Any):
             if render_size is not None:
                 self.video_processor.calculate_default_height_width = lambda *_a, **_k: render_size
-            if callback_on_step_end is None:
+            with step_hook_on_scheduler(self, callback_on_step_end):
                 return super().__call__(*args, **kwargs)
-            scheduler = self.scheduler
-            plain_step = scheduler.step
-            calls = [0]
-
-            def step(model_output, timestep, sample, *step_args: Any, **step_kwargs: Any):
-                out = plain_step(model_output, timestep, sample, *step_args, **step_kwargs)
-                latents = out.prev_sample if hasattr(out, "prev_sample") else out[0]
-                callback_on_step_end(self, calls[0], timestep, {"latents": latents})
-                calls[0] += 1
-                return out
-
-            own = "step" in vars(scheduler)  # the preview's prediction wrapper may sit beneath
-            scheduler.step = step
-            try:
-                return super().__call__(*args, **kwargs)
-            finally:
-                if own:
-                    scheduler.step = plain_step
-                else:
-                    vars(scheduler).pop("step", None)
 
     WithStepHook.__name__ = f"{base.__name__}WithStepHook"
     return WithStepHook

@@ -16,7 +16,7 @@ from ..model_loaders.components import DVVAE, DVConditioning, DVModel, DVSchedul
 from ..samplers import decode as decode_util
 from ..samplers.clip_text import check_length
 from ..samplers.image_input import pipeline_image
-from ..samplers.pipeline import SampleInputs, SampleParams, assemble, run_denoise
+from ..samplers.pipeline import SampleInputs, SampleParams, assemble, run_denoise, step_hook_on_scheduler
 from ..samplers.validate import check_common, require_conditioning
 from .deprecated import moved_class
 from .spec import Family, FrameRule, LatentGeometry, OptionSpec
@@ -71,31 +71,13 @@ def _with_step_hook(I2VGenXLPipeline: type) -> type:  # noqa: N803 - a class
     class I2VGenXLPipelineWithStepHook(I2VGenXLPipeline):
         def __call__(self, *args: Any, callback_on_step_end=None, callback_on_step_end_tensor_inputs=None,
                      **kwargs: Any):
-            if callback_on_step_end is None:
-                return super().__call__(*args, **kwargs)
-            scheduler = self.scheduler
-            plain_step = scheduler.step
-            calls = [0]
+            frames = kwargs.get("num_frames", 16)
 
-            def step(model_output, timestep, sample, *step_args: Any, **step_kwargs: Any):
-                out = plain_step(model_output, timestep, sample, *step_args, **step_kwargs)
-                prev = out.prev_sample if hasattr(out, "prev_sample") else out[0]
-                # The loop steps on [B*F, C, H, W]; the hook sees [B, C, F, H, W] like every other family.
-                frames = kwargs.get("num_frames", 16)
-                latents = prev.reshape(-1, frames, *prev.shape[1:]).permute(0, 2, 1, 3, 4)
-                callback_on_step_end(self, calls[0], timestep, {"latents": latents})
-                calls[0] += 1
-                return out
+            def to_latents(prev):  # the loop steps on [B*F, C, H, W]; the hook sees [B, C, F, H, W]
+                return prev.reshape(-1, frames, *prev.shape[1:]).permute(0, 2, 1, 3, 4)
 
-            own = "step" in vars(scheduler)  # another wrapper (the preview's prediction) may sit beneath
-            scheduler.step = step  # an instance attribute, shadowing the method for this run only
-            try:
+            with step_hook_on_scheduler(self, callback_on_step_end, to_latents):
                 return super().__call__(*args, **kwargs)
-            finally:
-                if own:
-                    scheduler.step = plain_step
-                else:
-                    vars(scheduler).pop("step", None)
 
     return I2VGenXLPipelineWithStepHook
 

@@ -178,6 +178,37 @@ def predicting_clean_samples(scheduler: Any, predicted: dict[str, Any]) -> Itera
 _RUNNING: list[Any] = []  # the pipeline run_denoise is driving, for hooks that ask it for the timestep
 
 
+@contextlib.contextmanager
+def step_hook_on_scheduler(pipe: Any, callback_on_step_end: Callable[..., Any] | None,
+                           to_latents: Callable[[Any], Any] = lambda prev: prev) -> Iterator[None]:
+    """For pipelines without `callback_on_step_end` (I2VGen-XL, HunyuanVideo 1.5): the hook run_denoise drives
+    (progress, interrupt, previews) rides on the run's scheduler, whose step the loop calls once per denoising
+    step; `to_latents` turns the stepped sample into the [B, C, F, H, W] the hook expects. For this run only."""
+    if callback_on_step_end is None:
+        yield
+        return
+    scheduler = pipe.scheduler
+    plain_step = scheduler.step
+    calls = [0]
+
+    def step(model_output, timestep, sample, *step_args: Any, **step_kwargs: Any):
+        out = plain_step(model_output, timestep, sample, *step_args, **step_kwargs)
+        prev = out.prev_sample if hasattr(out, "prev_sample") else out[0]
+        callback_on_step_end(pipe, calls[0], timestep, {"latents": to_latents(prev)})
+        calls[0] += 1
+        return out
+
+    own = "step" in vars(scheduler)  # another wrapper (the preview's prediction) may sit beneath
+    scheduler.step = step  # an instance attribute, shadowing the method for this run only
+    try:
+        yield
+    finally:
+        if own:
+            scheduler.step = plain_step
+        else:
+            vars(scheduler).pop("step", None)
+
+
 def current_timestep() -> int:
     """The timestep of the step in progress (diffusers' step caches call this from their hooks)."""
     pipe = _RUNNING[-1] if _RUNNING else None
