@@ -20,7 +20,7 @@ from ..model_loaders.components import DVVAE, DVConditioning, DVModel, DVSchedul
 from ..samplers import decode as decode_util
 from ..samplers.clip_text import encode_t5_with_pipeline
 from ..samplers.pipeline import SampleInputs, SampleParams, assemble, denoisers_loaded, run_denoise
-from ..samplers.validate import check_common, require_conditioning
+from ..samplers.validate import check_common, check_text_width, require_conditioning
 from . import wan
 from .spec import Family, FrameRule, LatentGeometry, OptionSpec
 
@@ -129,10 +129,7 @@ def _check_inputs(model: DVModel, params: SampleParams, inputs: SampleInputs) ->
     check_common(model, cond, params, model.geometry.spatial * int(patch[1]))
     text_dim = int(model.module.config.text_dim)
     embeds = cond.embeds["prompt_embeds"]
-    if int(embeds.shape[-1]) != text_dim:
-        raise DVInputError("conditioning", f"the text embeddings have width {embeds.shape[-1]}, but this "
-                           f"transformer expects {text_dim}.", f"the UMT5 text encoder from the same {FAMILY.label} "
-                           "folder.")
+    check_text_width(model, cond, text_dim, "UMT5 text encoder")
     if model.module.config.added_kv_proj_dim is not None and int(embeds.shape[1]) != wan.I2V_TEXT_TOKENS:
         raise DVInputError("conditioning", f"the prompt was encoded to {embeds.shape[1]} tokens; {FAMILY.label} "
                            f"tells text from image tokens by position and needs exactly {wan.I2V_TEXT_TOKENS}.",

@@ -16,7 +16,7 @@ from ..model_loaders.components import DVVAE, DVConditioning, DVModel, DVSchedul
 from ..samplers import decode as decode_util
 from ..samplers.image_input import pipeline_frames, pipeline_image
 from ..samplers.pipeline import SampleInputs, SampleParams, assemble, run_denoise
-from ..samplers.validate import check_common, require_conditioning
+from ..samplers.validate import check_common, check_text_width, require_conditioning
 from .spec import Family, FrameRule, LatentGeometry, OptionSpec
 
 FAMILY = Family(
@@ -239,10 +239,7 @@ def check_inputs(model: DVModel, params: SampleParams,
 def _check_text(model: DVModel, cond: DVConditioning) -> None:
     config = model.module.config
     text_dim = int(config.text_embed_dim)
-    got = int(cond.embeds["prompt_embeds"].shape[-1])
-    if got != text_dim:
-        raise DVInputError("conditioning", f"the text embeddings have width {got}, but this transformer "
-                           f"expects {text_dim}.", "the text encoder from the same CogVideoX folder.")
+    check_text_width(model, cond, text_dim, "text encoder")
     seq = int(cond.embeds["prompt_embeds"].shape[1])
     max_seq = int(config.max_text_seq_length)
     # Positions added to the text tokens (sinusoidal without rotary embeddings, or learned, as CogVideoX-5b-I2V

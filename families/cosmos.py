@@ -30,7 +30,7 @@ from ..model_loaders.components import DVVAE, DVConditioning, DVModel, DVSchedul
 from ..samplers import decode as decode_util
 from ..samplers.clip_text import encode_t5_with_pipeline
 from ..samplers.pipeline import SampleInputs, SampleParams, assemble, denoisers_loaded, run_denoise
-from ..samplers.validate import check_common, require_conditioning
+from ..samplers.validate import check_common, check_text_width, require_conditioning
 from .spec import Family, FrameRule, LatentGeometry, OptionSpec, Variant
 
 log = logging.getLogger("DiffusersVideo")
@@ -340,12 +340,9 @@ def _check_inputs(model: DVModel, scheduler: DVSchedulerSpec, params: SamplePara
                            "in.", "the VAE from the same folder.")
     _check_vae(inputs.vae)
     config = model.module.config
-    width = int(cond.embeds["prompt_embeds"].shape[-1])
     expected = int(config.crossattn_proj_in_channels if config.use_crossattn_projection else config.text_embed_dim)
-    if width != expected:
-        encoder = "Qwen2.5-VL (Cosmos-Reason1)" if kind == PREDICT_25 else "T5"
-        raise DVInputError("conditioning", f"the text embeddings have width {width}, but this transformer expects "
-                           f"{expected}.", f"the {encoder} text encoder from the same {model.family.label} folder.")
+    encoder = "Qwen2.5-VL (Cosmos-Reason1)" if kind == PREDICT_25 else "T5"
+    check_text_width(model, cond, expected, f"{encoder} text encoder")
     if kind != PREDICT_25 and scheduler.class_name != SCHEDULER_CLASS:
         raise DVInputError("scheduler", f"Cosmos2VideoToWorldPipeline steps {SCHEDULER_CLASS}'s sigmas with its "
                            f"own preconditioning; {scheduler.class_name} does not fit it.",

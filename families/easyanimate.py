@@ -35,7 +35,7 @@ from ..errors import DVInputError
 from ..model_loaders.components import DVVAE, DVConditioning, DVModel, DVSchedulerSpec, DVTextEncoder
 from ..samplers import decode as decode_util
 from ..samplers.pipeline import SampleInputs, SampleParams, assemble, denoisers_loaded, run_denoise
-from ..samplers.validate import check_common, require_conditioning
+from ..samplers.validate import check_common, check_text_width, require_conditioning
 from .spec import Family, FrameRule, LatentGeometry, OptionSpec
 
 MAGVIT = "AutoencoderKLMagvit"
@@ -259,10 +259,7 @@ def _check_vae(model: DVModel, vae: DVVAE | None, task: str) -> None:
 
 
 def _check_text(model: DVModel, cond: DVConditioning) -> None:
-    width, expected = int(cond.embeds["prompt_embeds"].shape[-1]), int(model.module.config.text_embed_dim)
-    if width != expected:
-        raise DVInputError("conditioning", f"the text embeddings have width {width}, but this transformer expects "
-                           f"{expected}.", f"the Qwen2-VL text encoder from the same {model.family.label} folder.")
+    check_text_width(model, cond, int(model.module.config.text_embed_dim), "Qwen2-VL text encoder")
 
 
 def _frames_tensor(pil_frames: list, num_frames: int, height: int, width: int):

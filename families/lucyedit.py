@@ -18,7 +18,7 @@ from ..model_loaders.components import DVVAE, DVConditioning, DVModel, DVSchedul
 from ..samplers import decode as decode_util
 from ..samplers.clip_text import encode_t5_with_pipeline
 from ..samplers.pipeline import SampleInputs, SampleParams, assemble, denoisers_loaded, run_denoise
-from ..samplers.validate import check_common, require_conditioning
+from ..samplers.validate import check_common, check_text_width, require_conditioning
 from . import wan
 from .spec import Family, FrameRule, LatentGeometry
 
@@ -98,11 +98,7 @@ def _check_inputs(model: DVModel, params: SampleParams, inputs: SampleInputs) ->
         raise DVInputError("video", f"{frames} frames wired in, fewer than num_frames {params.num_frames}; the "
                            "edit has as many frames as the video it repaints.",
                            f"num_frames at most {frames} ({FAMILY.frame_rule.describe()}), or a longer video.")
-    text_dim = int(model.module.config.text_dim)
-    if int(cond.embeds["prompt_embeds"].shape[-1]) != text_dim:
-        raise DVInputError("conditioning", f"the text embeddings have width {cond.embeds['prompt_embeds'].shape[-1]}"
-                           f", but this transformer expects {text_dim}.",
-                           f"the UMT5 text encoder from the same {FAMILY.label} folder.")
+    check_text_width(model, cond, int(model.module.config.text_dim), "UMT5 text encoder")
     return cond
 
 

@@ -25,7 +25,7 @@ from ..model_loaders.components import DVVAE, DVConditioning, DVModel, DVSchedul
 from ..samplers import decode as decode_util
 from ..samplers.clip_text import T5_EMBED_KEYS, encode_t5_with_pipeline
 from ..samplers.pipeline import SampleInputs, SampleParams, assemble, run_denoise
-from ..samplers.validate import check_common, require_conditioning
+from ..samplers.validate import check_common, check_text_width, require_conditioning
 from .spec import Family, FrameRule, LatentGeometry
 
 FAMILY = Family(
@@ -113,11 +113,7 @@ def sample(model: DVModel, scheduler: DVSchedulerSpec, params: SampleParams,
                            "sigma schedule spends half the steps on its linear part and divides by their count, "
                            "so it needs at least 2 (at 1 diffusers fails with a division by zero).",
                            f"{MIN_STEPS} or more (the model card uses 64).")
-    text_dim = int(model.module.config.text_embed_dim)
-    if int(cond.embeds["prompt_embeds"].shape[-1]) != text_dim:
-        raise DVInputError("conditioning", f"the text embeddings have width "
-                           f"{cond.embeds['prompt_embeds'].shape[-1]}, but this transformer expects {text_dim}.",
-                           "the T5 text encoder from the same Mochi folder.")
+    check_text_width(model, cond, int(model.module.config.text_embed_dim), "T5 text encoder")
     instance = scheduler.create()
     _check_scheduler(instance)
     host.load_to_device([model.managed])

@@ -23,7 +23,7 @@ from ..model_loaders.components import DVVAE, DVConditioning, DVModel, DVSchedul
 from ..samplers import decode as decode_util
 from ..samplers.clip_text import T5_EMBED_KEYS, check_length
 from ..samplers.pipeline import SampleInputs, SampleParams, assemble, denoisers_loaded, run_denoise
-from ..samplers.validate import check_common, require_conditioning
+from ..samplers.validate import check_common, check_text_width, require_conditioning
 from .spec import Family, FrameRule, LatentGeometry
 
 WAN_VAE = "AutoencoderKLWan"
@@ -130,11 +130,7 @@ def _check_inputs(model: DVModel, params: SampleParams, inputs: SampleInputs) ->
     cond = require_conditioning(model, inputs)
     patch = model.module.config.patch_size  # (t, h, w)
     check_common(model, cond, params, model.geometry.spatial * int(patch[1]))
-    width = int(cond.embeds["prompt_embeds"].shape[-1])
-    if width != int(model.module.config.caption_channels):
-        raise DVInputError("conditioning", f"the text embeddings have width {width}, but this transformer "
-                           f"expects {model.module.config.caption_channels}.",
-                           f"the Gemma2 text encoder from the same {FAMILY.label} folder.")
+    check_text_width(model, cond, int(model.module.config.caption_channels), "Gemma2 text encoder")
     return task, cond
 
 

@@ -31,7 +31,7 @@ from ..model_loaders.components import DVVAE, DVConditioning, DVModel, DVSchedul
 from ..samplers import decode as decode_util
 from ..samplers.clip_text import encode_t5_with_pipeline
 from ..samplers.pipeline import SampleInputs, SampleParams, assemble, denoisers_loaded, run_denoise
-from ..samplers.validate import check_common, require_conditioning
+from ..samplers.validate import check_common, check_text_width, require_conditioning
 from . import wan
 from .spec import Family, FrameRule, LatentGeometry, OptionSpec, Variant
 
@@ -330,11 +330,7 @@ def sample(model: DVModel, scheduler: DVSchedulerSpec, params: SampleParams,
     cond = require_conditioning(model, inputs)
     patch = model.module.config.patch_size  # (t, h, w)
     check_common(model, cond, params, model.geometry.spatial * int(patch[1]))
-    text_dim = int(model.module.config.text_dim)
-    if int(cond.embeds["prompt_embeds"].shape[-1]) != text_dim:
-        raise DVInputError("conditioning", f"the text embeddings have width "
-                           f"{cond.embeds['prompt_embeds'].shape[-1]}, but this transformer expects {text_dim}.",
-                           "the UMT5 text encoder from the same SkyReels-V2 folder.")
+    check_text_width(model, cond, int(model.module.config.text_dim), "UMT5 text encoder")
     tokens = int(cond.embeds["prompt_embeds"].shape[1])
     if task == "i2v" and model.module.config.added_kv_proj_dim is not None and tokens != wan.I2V_TEXT_TOKENS:
         raise DVInputError("conditioning", f"the prompt was encoded to {tokens} tokens; SkyReels-V2 image-to-video "

@@ -157,7 +157,7 @@ def test_text_encoder_of_wrong_width_refused(parts, cond):
         embeds[key] = torch.zeros(*embeds[key].shape[:-1], 64)
     wrong = DVConditioning(cond.family, cond.prompt, cond.negative_prompt, embeds)
     with pytest.raises(DVInputError) as info:
-        DVSampler().sample(parts[0], W, H, F, 1, 4.5, 0, conditioning=wrong)
+        DVSampler().sample(parts[0], W, H, F, 2, 4.5, 0, conditioning=wrong)
     assert "DVSampler: input 'conditioning'" in str(info.value) and "32" in str(info.value)
 
 
