@@ -417,7 +417,11 @@ def _check_experts(model: DVModel) -> None:
 def sample(model: DVModel, scheduler: DVSchedulerSpec, params: SampleParams,
            inputs: SampleInputs) -> dict[str, Any]:
     if wan_animate.is_animate(model):
-        return wan_animate.sample(model, scheduler, params, inputs)
+        # What every Wan run checks, then Wan-Animate's own checks and run (wan_animate needs nothing of this module).
+        _check_extras_apply(model, "animate", inputs)  # VACE's mask/references, video-to-video's strength
+        _guidance_2(model, inputs)  # one expert: no guidance_scale_2
+        _check_vae(model, inputs.vae)
+        return wan_animate.sample(model, scheduler, params, inputs, I2V_TEXT_TOKENS)
     task = _check_task(model, params, inputs)
     _check_experts(model)
     _check_vae(model, inputs.vae)
@@ -494,7 +498,7 @@ def sample(model: DVModel, scheduler: DVSchedulerSpec, params: SampleParams,
 def _vace_conditions(params: SampleParams, inputs: SampleInputs) -> dict[str, Any]:
     """The video, mask and reference images as the diffusers VACE guide passes them: lists of PIL images (RGB
     frames, "L" masks, white for where to generate), fitted by the resize mode."""
-    from ..samplers.image_input import check_frames, pipeline_frames, resize_mode, resized, to_pil_frames
+    from ..samplers.image_input import check_frames, mask_to_pil, pipeline_frames, resize_mode, resized, to_pil_frames
 
     conditions: dict[str, Any] = {}
     if inputs.video is not None:
@@ -503,7 +507,7 @@ def _vace_conditions(params: SampleParams, inputs: SampleInputs) -> dict[str, An
     mask = _wired(inputs, "mask")
     if mask is not None:
         frames = mask if mask.ndim == 3 else mask[None]
-        masks = [_mask_to_pil(frame) for frame in frames]
+        masks = [mask_to_pil(frame) for frame in frames]
         if len(masks) == 1:  # one mask for the whole clip
             masks = masks * len(conditions["video"])
         mode = resize_mode(inputs.options)
@@ -513,13 +517,6 @@ def _vace_conditions(params: SampleParams, inputs: SampleInputs) -> dict[str, An
         check_frames("reference_images", references)
         conditions["reference_images"] = to_pil_frames(references)
     return conditions
-
-
-def _mask_to_pil(mask):
-    """One MASK frame (0..1) as the 8-bit "L" image the guide's masks are."""
-    from PIL import Image
-
-    return Image.fromarray(mask.clamp(0, 1).mul(255).round().byte().cpu().numpy())  # uint8 [H, W]: "L"
 
 
 def decode(vae: DVVAE, latent: dict[str, Any], settings: decode_util.DecodeSettings,

@@ -96,8 +96,6 @@ def _segments(num_frames: int, segment: int, prev: int) -> int:
 
 def _check(model: Any, params: Any, inputs: Any) -> dict[str, Any]:
     """Validate the wires and settings of a Wan-Animate run before any work; the run's settings."""
-    from . import wan
-
     label = model.family.label
     mode = str(inputs.option("mode", "animate"))
     if mode not in MODES:
@@ -111,8 +109,6 @@ def _check(model: Any, params: Any, inputs: Any) -> dict[str, Any]:
                            "the pose video into DVWanOptions' pose_video, or disconnect 'video'.")
     if _wired(inputs, "last_image") is not None:
         raise DVInputError("last_image", f"{label} takes no last frame.", "disconnect 'last_image'.")
-    wan._check_extras_apply(model, "animate", inputs)  # VACE's mask/references, video-to-video's strength
-    wan._guidance_2(model, inputs)  # one expert: no guidance_scale_2
     if inputs.vae is None:
         raise DVInputError("vae", f"{label} encodes the character, pose and background frames with the VAE, and "
                            "none is wired in.", "the VAE from the same folder.")
@@ -209,25 +205,25 @@ def _collecting_segments(scheduler: Any, found: list[Any]) -> Iterator[None]:
         vars(scheduler).pop("step", None)
 
 
-def sample(model: Any, scheduler: Any, params: Any, inputs: Any) -> dict[str, Any]:
+def sample(model: Any, scheduler: Any, params: Any, inputs: Any, text_tokens: int) -> dict[str, Any]:
+    """Called by wan.sample after the checks every Wan run shares; text_tokens: the prompt length the image
+    cross-attention splits at (Wan's I2V_TEXT_TOKENS)."""
     import torch
     from diffusers import WanAnimatePipeline
 
-    from ..samplers.image_input import pipeline_frames, pipeline_image, resize_mode, resized
+    from ..samplers.image_input import mask_to_pil, pipeline_frames, pipeline_image, resize_mode, resized
     from ..samplers.pipeline import assemble, denoisers_loaded, run_denoise
     from ..samplers.validate import check_common, check_text_width, require_conditioning
-    from . import wan
 
     run = _check(model, params, inputs)
-    wan._check_vae(model, inputs.vae)
     cond = require_conditioning(model, inputs)
     check_common(model, cond, params, model.geometry.spatial * int(model.module.config.patch_size[1]))
     check_text_width(model, cond, int(model.module.config.text_dim), "UMT5 text encoder")
     tokens = int(cond.embeds["prompt_embeds"].shape[1])
-    if model.module.config.added_kv_proj_dim is not None and tokens != wan.I2V_TEXT_TOKENS:
+    if model.module.config.added_kv_proj_dim is not None and tokens != text_tokens:
         raise DVInputError("conditioning", f"the prompt was encoded to {tokens} tokens; {model.family.label} tells "
-                           f"text from image tokens by position and needs exactly {wan.I2V_TEXT_TOKENS}.",
-                           f"max_sequence_length {wan.I2V_TEXT_TOKENS} on DVTextEncode.")
+                           f"text from image tokens by position and needs exactly {text_tokens}.",
+                           f"max_sequence_length {text_tokens} on DVTextEncode.")
     height, width, options = params.height, params.width, inputs.options
     dtype, device = model.managed.dtype, model.managed.device
     call_kwargs: dict[str, Any] = {
@@ -247,7 +243,7 @@ def sample(model: Any, scheduler: Any, params: Any, inputs: Any) -> dict[str, An
         call_kwargs["background_video"] = pipeline_frames("background_video", _wired(inputs, "background_video"),
                                                           height, width, options, same_aspect=True)
         mask = _wired(inputs, "mask_video")
-        masks = [wan._mask_to_pil(frame) for frame in (mask if mask.ndim == 3 else mask[None])]
+        masks = [mask_to_pil(frame) for frame in (mask if mask.ndim == 3 else mask[None])]
         masks = masks * (params.num_frames if len(masks) == 1 else 1)
         call_kwargs["mask_video"] = [m.convert("L") for m in resized(masks, height, width, resize_mode(options))]
     pipe = assemble(WanAnimatePipeline, model.pipeline_config, vae=inputs.vae.module, scheduler=scheduler.create(),

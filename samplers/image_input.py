@@ -101,3 +101,10 @@ def pipeline_frames(input_name: str, images, height: int, width: int, options: d
                            f"(aspect {width / height:.3f}); stretching would distort what they control.",
                            "a resize_mode (fill or crop) on DVImageInputOptions, or frames of the video's aspect.")
     return resized(to_pil_frames(images, count), height, width, mode)
+
+
+def mask_to_pil(mask: Any) -> Any:
+    """One MASK frame (0..1) as the 8-bit "L" image the guides' masks are."""
+    from PIL import Image
+
+    return Image.fromarray(mask.clamp(0, 1).mul(255).round().byte().cpu().numpy())  # uint8 [H, W]: "L"

@@ -1,5 +1,6 @@
 """Sound in the browser (issue 15): the LTX-2 example's mp4, served by the real ComfyUI, plays in headless
-Chromium with its audio decoded; a silent mp4 beside it decodes no audio bytes, so the measure is not vacuous.
+Chromium with its audio decoded (a silent mp4 beside it decodes no audio bytes, so the measure is not vacuous),
+and dropped onto the editor it restores the workflow that made it.
 Skipped without COMFYUI_PATH, Chromium, node or playwright-core (`npm install --prefix tests/browser`)."""
 
 from __future__ import annotations
@@ -36,3 +37,8 @@ def test_the_ltx2_example_plays_with_sound(comfy, browser_scripts, tmp_path, mon
     assert sound["how"] == "ended" and sound["mediaError"] is None and sound["playError"] is None, sound
     assert sound["audioBytes"] > 0 and sound["videoBytes"] > 0, sound
     assert control["how"] == "ended" and control["audioBytes"] == 0 and control["videoBytes"] > 0, control
+    # The same file dropped onto the editor gives back its graph.
+    path = comfy.output / made["subfolder"] / made["filename"]
+    dropped = run_browser_script(browser_scripts, "drop_roundtrip.mjs", comfy.url, str(shots), str(path))
+    expected = sorted(node["type"] for node in workflow["nodes"])
+    assert sorted(dropped["restored"][made["filename"]]) == expected, dropped["restored"]
