@@ -45,8 +45,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
-import importlib
 import json
 import logging
 import os
@@ -63,156 +61,36 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import gpu_check_parallel
+from gpu_check_models import (
+    CASES,
+    SEED,
+    TOLERANCE,
+    Case,
+    build_empty,
+    built,
+    fitted_image_processor,
+    mb,
+    module_class,
+    module_config,
+    release_for,
+    tail,
+)
+
 if TYPE_CHECKING:
     import torch
     from diffusers_video.host import ManagedModule
-    from diffusers_video.memory.released import Release
     from diffusers_video.model_loaders.components import DVModel
     from parity import Shot
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = REPO / "benchmarks" / "gpu_check_report.md"
 RESULT_PREFIX = "GPU_CHECK_RESULT "
-PROMPT, NEGATIVE = "a red fox runs through the snow at night, cinematic", "blurry, low quality"
-SEED, STEPS = 11, 2
-# Frames within this of diffusers' count as the same: fp32 is the test suite's parity tolerance; in 16 bits the
-# graph and the pipeline run the same kernels on the same inputs, so they agree far closer than this.
-TOLERANCE = {"fp32": 1e-5, "reduced": 2e-2}
 # ComfyUI's latent formats (comfy/latent_formats.py): channels each previewer takes.
 PREVIEW_CHANNELS = {"SD15": 4, "Wan21": 16, "Wan22": 48, "LTXV": 128, "HunyuanVideo": 16, "Mochi": 12}
 
 
-@dataclasses.dataclass(frozen=True)
-class Case:
-    """One family's run: the tiny model its tokenizers and scheduler come from, the sizes and the family's
-    own inputs (sampler extras, reference-pipeline arguments)."""
-
-    family: str
-    tiny: str  # tiny_models builder id
-    guidance: float
-    max_len: int  # released run; tiny_max_len for --tiny
-    frames: int
-    tiny_size: tuple[int, int]  # width, height
-    tiny_max_len: int | None = None
-    size: tuple[int, int] = (256, 256)
-    prompt: bool = True
-    image: bool = False  # image-to-video: a picture for the sampler and the pipeline
-
-    def shot(self, tiny: bool) -> Shot:
-        from parity import Shot
-
-        width, height = self.tiny_size if tiny else self.size
-        max_len = (self.tiny_max_len or self.max_len) if tiny else self.max_len
-        return Shot(width, height, self.frames, STEPS, self.guidance, SEED,
-                    prompt=PROMPT if self.prompt else None, negative=NEGATIVE, max_len=max_len)
-
-
-CASES: dict[str, Case] = {case.family: case for case in (
-    Case("modelscope", "modelscope", 9.0, 77, 8, (64, 48)),
-    Case("animatediff", "sd15", 7.5, 77, 8, (32, 32)),
-    Case("svd", "svd", 3.0, 0, 6, (64, 48), prompt=False, image=True),
-    Case("i2vgenxl", "i2vgenxl", 9.0, 77, 4, (64, 48), image=True),
-    Case("cogvideox", "cogvideox", 6.0, 226, 9, (64, 48)),
-    Case("wan", "wan", 5.0, 512, 9, (64, 48)),
-    Case("ltx", "ltx", 3.0, 128, 9, (64, 32)),
-    Case("mochi", "mochi", 4.5, 256, 7, (64, 48), tiny_max_len=32),
-    Case("hunyuanvideo", "hunyuanvideo", 6.0, 256, 9, (64, 48), tiny_max_len=32),
-)}
-
-
-# ------------------------------------------------------------------------------------- building modules
-
-
-def module_class(library: str, class_name: str) -> type:
-    if library not in ("diffusers", "transformers"):
-        raise ValueError(f"unknown library {library!r} for {class_name}")
-    return getattr(importlib.import_module(library), class_name)
-
-
-def build_empty(library: str, class_name: str, config: dict[str, Any]) -> torch.nn.Module:
-    """The module with its parameters on the meta device and its buffers as the constructor computed them
-    (memory/released.py's build_on_meta puts buffers on meta too, which would leave position ids and rotary
-    tables as garbage once materialised)."""
-    from accelerate import init_empty_weights
-
-    cls = module_class(library, class_name)
-    with init_empty_weights(include_buffers=False):
-        if library == "diffusers":
-            return cls.from_config(dict(config))
-        return cls(cls.config_class.from_dict(dict(config)))
-
-
-def materialise(module: torch.nn.Module, device: torch.device, dtype: torch.dtype, seed: int) -> torch.nn.Module:
-    """Real storage for every meta parameter, on `device` in `dtype` (tied parameters stay tied), filled in
-    place: weights normal with std 1/sqrt(fan in), norms' scales 1 and shifts 0, other 1-D parameters
-    normal(0, 0.02). A diffusers module's floating buffers take `dtype` as from_pretrained's .to(dtype) gives
-    them; a transformers module keeps its buffers' dtypes (it builds them so)."""
-    import torch
-
-    cast_buffers = type(module).__module__.startswith("diffusers")
-    made: dict[int, Any] = {}
-    for sub in module.modules():
-        for name, param in list(sub._parameters.items()):
-            if param is None:
-                continue
-            if id(param) not in made:
-                target = dtype if param.is_floating_point() else param.dtype
-                made[id(param)] = torch.nn.Parameter(torch.empty(param.shape, dtype=target, device=device),
-                                                     requires_grad=False)
-            sub._parameters[name] = made[id(param)]
-        for name, buffer in list(sub._buffers.items()):
-            if buffer is None:
-                continue
-            target = dtype if cast_buffers and buffer.is_floating_point() else buffer.dtype
-            if buffer.is_meta:
-                sub._buffers[name] = torch.zeros(buffer.shape, dtype=target, device=device)
-            else:
-                sub._buffers[name] = buffer.to(device=device, dtype=target)
-    generator = torch.Generator(device=device).manual_seed(seed)
-    with torch.no_grad():
-        for param in module.parameters():
-            if not param.is_floating_point():
-                continue
-            if param.dim() >= 2:
-                param.normal_(0.0, param[0].numel() ** -0.5, generator=generator)
-            else:
-                param.normal_(0.0, 0.02, generator=generator)
-        for sub in module.modules():
-            if "Norm" in type(sub).__name__:
-                for name, param in sub.named_parameters(recurse=False):
-                    if param.is_floating_point():
-                        param.fill_(1.0 if name == "weight" else 0.0)
-    return module.eval()
-
-
-def built(library: str, class_name: str, config: dict[str, Any], dtype: torch.dtype, seed: int) -> torch.nn.Module:
-    """build_empty + materialise: on the GPU when there is one and it has room (fast), else on the CPU; then
-    parked on the CPU."""
-    import torch
-    from diffusers_video import host
-
-    device = host.torch_device()
-    if device.type == "cuda":
-        try:
-            return materialise(build_empty(library, class_name, config), device, dtype, seed).to("cpu")
-        except torch.OutOfMemoryError:
-            torch.cuda.empty_cache()
-    return materialise(build_empty(library, class_name, config), torch.device("cpu"), dtype, seed)
-
-
-def module_config(module: torch.nn.Module) -> tuple[str, str, dict[str, Any]]:
-    """(library, class name, config dict) of a loaded module, to build it again (--tiny)."""
-    if type(module).__module__.startswith("transformers"):
-        return "transformers", type(module).__name__, module.config.to_dict()
-    return "diffusers", type(module).__name__, dict(module.config)
-
-
-def release_for(family: str, name: str | None = None) -> Release:
-    from diffusers_video.memory.released import RELEASES, by_name
-
-    if name:
-        return by_name(name)
-    return next(r for r in RELEASES if r.family == family)
+# ------------------------------------------------------------------------------------- the graph's inputs
 
 
 def assemble(case: Case, tiny: bool, release_name: str | None) -> dict[str, Any]:
@@ -276,15 +154,6 @@ def assemble(case: Case, tiny: bool, release_name: str | None) -> dict[str, Any]
     return {"model": parts["model"], "vae": parts["vae"], "text_encoder": parts["text_encoder"],
             "adapter": adapter, "release": label, "parameters": params}
 
-
-def fitted_image_processor(comps: dict[str, Any]) -> None:
-    """The tiny image processor crops to the tiny image encoder's size: made to crop to this encoder's."""
-    encoder, processor = comps.get("image_encoder"), comps.get("feature_extractor")
-    if encoder is None or processor is None:
-        return
-    size = int(encoder.config.image_size)
-    processor.crop_size = {"height": size, "width": size}
-    processor.size = {"shortest_edge": size}
 
 
 # ------------------------------------------------------------------------------------------ measuring
@@ -597,20 +466,16 @@ def run_child(family: str, release: str | None, args: argparse.Namespace, timeou
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         out, err = process.communicate()
-        return {"family": family, "status": f"timed out after {timeout:.0f} s", "notes": [_tail(err)],
+        return {"family": family, "status": f"timed out after {timeout:.0f} s", "notes": [tail(err)],
                 "seconds": time.perf_counter() - started}
     lines = [line for line in out.splitlines() if line.startswith(RESULT_PREFIX)]
     if not lines:
-        return {"family": family, "status": f"crashed (exit code {process.returncode})", "notes": [_tail(err)],
+        return {"family": family, "status": f"crashed (exit code {process.returncode})", "notes": [tail(err)],
                 "seconds": time.perf_counter() - started}
     result = json.loads(lines[-1][len(RESULT_PREFIX):])
     result["seconds"] = time.perf_counter() - started
     return result
 
-
-def _tail(text: str, lines: int = 12) -> str:
-    kept = [line for line in (text or "").splitlines() if line.strip() and "it/s]" not in line]
-    return "\n".join(kept[-lines:])
 
 
 def _family_of_release(name: str) -> str:
@@ -630,9 +495,6 @@ def machine() -> dict[str, str]:
         info["gpu"] = f"{props.name}, {props.total_memory / 1e9:.1f} GB"
     return info
 
-
-def mb(value: float | None) -> str:
-    return "n/a" if value is None else f"{value / 1e6:.1f}"
 
 
 def report(results: list[dict[str, Any]], args: argparse.Namespace, seconds: float,
@@ -677,9 +539,8 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace, seconds: flo
     if notes:
         lines += ["## Notes", "", *notes]
     if parallel is not None:
-        from gpu_check_parallel import render
-
-        lines += ["", *render(parallel)] if lines[-1] else render(parallel)
+        section = gpu_check_parallel.render(parallel)
+        lines += ["", *section] if lines[-1] else section
     return "\n".join(lines) + "\n"
 
 
@@ -749,9 +610,7 @@ def main(argv: list[str] | None = None) -> int:
 
         with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
             results = list(pool.map(one, runs))
-        from gpu_check_parallel import run_section
-
-        parallel = run_section(args, runs, env, args.parallel_budget)
+        parallel = gpu_check_parallel.run_section(args, runs, env, args.parallel_budget)
     text = report(results, args, time.perf_counter() - started, parallel)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(text, encoding="utf-8")

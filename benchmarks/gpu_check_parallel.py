@@ -14,10 +14,11 @@ user would, through torchrun and dv-run:
 3. `torchrun --nproc-per-node N ... run WORKFLOW --seeds S1,...,SN`: each seed's frames against its own
    separate run.
 
-The model is the one gpu_check measures: every module built from the release's published config and filled
-with seeded random values (no download, no weights on disk), the same in every process, so the ranks and the
-reference hold the same weights. This file is also the program torchrun starts: `dv-run`'s main with that
-model construction and the measurements hooked in (`python gpu_check_parallel.py dv-run run ...`).
+The model is the one gpu_check measures (gpu_check_models.py, which both scripts import): every module built
+from the release's published config and filled with seeded random values (no download, no weights on disk), the
+same in every process, so the ranks and the reference hold the same weights. This file is also the program
+torchrun starts: `dv-run`'s main with that model construction and the measurements hooked in
+(`python gpu_check_parallel.py dv-run run ...`); it never imports gpu_check.py.
 
 Host memory: weights on disk are shared between the ranks through the page cache, these random ones are not,
 so each rank holds its own copy in RAM (Wan2.2-T2V-A14B: two 14B experts and UMT5-XXL, about 67 GB a rank in
@@ -43,6 +44,8 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from gpu_check_models import CASES, SEED, TOLERANCE, built, fitted_image_processor, mb, module_config, release_for, tail
 
 HERE = Path(__file__).resolve().parent
 TRACE_ENV, RELEASE_ENV = "DV_GPU_CHECK_TRACE", "DV_GPU_CHECK_RELEASE"
@@ -77,7 +80,6 @@ def install_instruments() -> None:
     built from the release's configs with seeded random values (the tiny folder's own configs under --tiny),
     the parallel precheck reading those configs, DVSampler timed (and its CUDA peak taken) per seed, the
     decoded frames saved, and the tokens the first attention block sees once the denoiser is split."""
-    import gpu_check
     import torch
     from diffusers_video import host
     from diffusers_video.model_loaders import loading
@@ -86,20 +88,20 @@ def install_instruments() -> None:
     from diffusers_video.parallel import context, group, precheck
 
     release_name = os.environ.get(RELEASE_ENV) or None
-    release = gpu_check.release_for("", release_name) if release_name else None
+    release = release_for("", release_name) if release_name else None
     plain_load = loading.load_pipeline_folder
 
     def load_pipeline_folder(*args: Any, **kwargs: Any) -> dict[str, Any]:
         loaded = plain_load(*args, **kwargs)
         comps = loaded["components"]
         specs = ({c.role: (c.library, c.class_name, dict(c.config)) for c in release.components} if release else
-                 {role: gpu_check.module_config(m) for role, m in comps.items() if isinstance(m, torch.nn.Module)})
+                 {role: module_config(m) for role, m in comps.items() if isinstance(m, torch.nn.Module)})
         for index, (role, spec) in enumerate(sorted(specs.items())):
             if role not in comps:
                 raise RuntimeError(f"the loaded folder has no {role}; {release_name} needs it")
             dtype = next((p.dtype for p in comps[role].parameters() if p.is_floating_point()), torch.float32)
-            comps[role] = gpu_check.built(*spec, dtype, gpu_check.SEED + index)
-        gpu_check.fitted_image_processor(comps)
+            comps[role] = built(*spec, dtype, SEED + index)
+        fitted_image_processor(comps)
         return loaded
 
     loading.load_pipeline_folder = load_pipeline_folder
@@ -207,8 +209,6 @@ def ranks_wanted(args: Any) -> tuple[int, str, str]:
 def targets(runs: list[tuple[str, str | None]]) -> list[tuple[str, str | None, str]]:
     """(family, release or None, tiny builder) of every model the multi-GPU part covers: each run of the
     single-GPU part, and Wan2.2-T2V-A14B with Wan."""
-    from gpu_check import CASES
-
     found = [(family, release, TINY_OF_RELEASE.get(release or "", CASES[family].tiny)) for family, release in runs]
     if any(family == "wan" for family, _ in runs) and not any((r or "").startswith("Wan2.2") for _, r in runs):
         found.append(("wan", WAN22, TINY_OF_RELEASE[WAN22]))
@@ -216,23 +216,20 @@ def targets(runs: list[tuple[str, str | None]]) -> list[tuple[str, str | None, s
 
 
 def label(family: str, release: str | None, tiny: str, tiny_mode: bool) -> str:
-    import gpu_check
-
     if tiny_mode:
         return f"tiny-{tiny}" + (f" (as {release})" if release else "")
-    return release or gpu_check.release_for(family).name
+    return release or release_for(family).name
 
 
 def refusal(family: str, release: str | None, tiny: str, tiny_mode: bool, degree: int, backend: str) -> str | None:
     """The pack's refusal for this model split over `degree` ranks (checked from the configs as dv-run checks
     them before loading), or None when it can run."""
     import diffusers
-    import gpu_check
     from diffusers_video.errors import DVInputError
     from diffusers_video.families import by_id
     from diffusers_video.parallel import context, group
 
-    case = gpu_check.CASES[family]
+    case = CASES[family]
     fam = by_id(family)
     if tiny_mode:
         from diffusers_video.tiny_models.cache import tiny_model_path
@@ -242,7 +239,7 @@ def refusal(family: str, release: str | None, tiny: str, tiny_mode: bool, degree
                                                                                        "unet")
                    if (folder / sub / "config.json").is_file()]
     else:
-        rel = gpu_check.release_for(family, release)
+        rel = release_for(family, release)
         configs = [{**c.config, "_class_name": c.class_name} for c in rel.components if c.role in rel.denoisers]
     shot = case.shot(tiny_mode)
     g = fam.geometry
@@ -263,9 +260,7 @@ def refusal(family: str, release: str | None, tiny: str, tiny_mode: bool, degree
 def workflow(family: str, tiny: str, tiny_mode: bool) -> dict[str, Any]:
     """The API prompt: loader -> text encode -> sampler -> decode -> a temp video (the output node that makes
     the graph run; the frames compared are DVVAEDecode's, saved by the instruments at full precision)."""
-    import gpu_check
-
-    shot = gpu_check.CASES[family].shot(tiny_mode)
+    shot = CASES[family].shot(tiny_mode)
     return {
         "1": {"class_type": "DVPipelineLoader", "inputs": {"model": f"tiny-{tiny}", "dtype": "auto",
                                                            "weights": "as dtype"}},
@@ -296,8 +291,6 @@ def _free_port() -> int:
 
 def _launch(command: list[str], env: dict[str, str], timeout: float) -> tuple[int | str, float, str]:
     """(exit code or 'timed out', seconds, stderr's tail), the whole process group killed at the timeout."""
-    from gpu_check import _tail
-
     started = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
                                start_new_session=True)
@@ -308,7 +301,7 @@ def _launch(command: list[str], env: dict[str, str], timeout: float) -> tuple[in
         os.killpg(process.pid, signal.SIGKILL)
         _, err = process.communicate()
         code = f"timed out after {timeout:.0f} s"
-    return code, time.perf_counter() - started, _tail(err)
+    return code, time.perf_counter() - started, tail(err)
 
 
 def _events(trace: Path) -> dict[int, list[dict[str, Any]]]:
@@ -335,7 +328,6 @@ def check_model(family: str, release: str | None, tiny: str, args: Any, degree: 
                 scratch: Path, env: dict[str, str], deadline: float) -> dict[str, Any]:
     """The three runs of one model (reference, Ulysses, seeds) and what they measured; each run may take what
     is left of the section's budget (`deadline`, a perf_counter time)."""
-    import gpu_check
     from diffusers_video.tiny_models.cache import install_into_models_dir
 
     models = env["DV_MODELS_DIR"]
@@ -344,8 +336,8 @@ def check_model(family: str, release: str | None, tiny: str, args: Any, degree: 
     folder.mkdir(parents=True)
     prompt = folder / "workflow.json"
     prompt.write_text(json.dumps(workflow(family, tiny, args.tiny), indent=1))
-    seeds = [gpu_check.SEED + i for i in range(degree)]
-    release_name = None if args.tiny else (release or gpu_check.release_for(family).name)
+    seeds = [SEED + i for i in range(degree)]
+    release_name = None if args.tiny else (release or release_for(family).name)
     torchrun = shutil.which("torchrun", path=os.path.dirname(sys.executable)) or "torchrun"
     me = str(Path(__file__).resolve())
     result: dict[str, Any] = {"seed_list": seeds, "runs": {}}
@@ -374,8 +366,6 @@ def check_model(family: str, release: str | None, tiny: str, args: Any, degree: 
 
 
 def summarise(result: dict[str, Any], degree: int) -> dict[str, Any]:
-    import gpu_check
-
     runs, seeds = result["runs"], result["seed_list"]
     failed = next(((name, r) for name, r in runs.items() if r["code"]), None)
     out: dict[str, Any] = {"status": "ok", "notes": [], "seed_list": seeds}
@@ -391,7 +381,7 @@ def summarise(result: dict[str, Any], degree: int) -> dict[str, Any]:
     alone_events = {e["seed"]: e for e in alone["events"].get(0, []) if "seed" in e}
     first = alone_events.get(seeds[0], {})
     dtype = first.get("dtype", "?")
-    out.update(dtype=dtype, tolerance=gpu_check.TOLERANCE["fp32" if dtype == "float32" else "reduced"],
+    out.update(dtype=dtype, tolerance=TOLERANCE["fp32" if dtype == "float32" else "reduced"],
                single_s=first.get("sampler_s"), single_run_s=alone["seconds"],
                single_peak=first.get("peak"), separate_s=sum(e["sampler_s"] for e in alone_events.values()))
     split = runs.get("ulysses")
@@ -441,7 +431,7 @@ def run_section(args: Any, runs: list[tuple[str, str | None]], env: dict[str, st
                 if left < 30:
                     entry.update(status="not run: the multi-GPU time budget was spent", notes=[])
                 else:
-                    shot = __import__("gpu_check").CASES[family].shot(args.tiny)
+                    shot = CASES[family].shot(args.tiny)
                     entry["size"] = f"{shot.width}x{shot.height}x{shot.frames}"
                     entry.update(check_model(family, release, tiny, args, degree, backend, Path(scratch), env,
                                              started + budget))
@@ -464,8 +454,6 @@ def _diff_text(value: float | None) -> str:
 
 def render(section: dict[str, Any]) -> list[str]:
     """The report's "multi-GPU" section (markdown lines)."""
-    from gpu_check import mb
-
     lines = ["## multi-GPU", ""]
     if "skipped" in section:
         return lines + [section["skipped"], ""]
