@@ -18,7 +18,7 @@ from .. import host
 from ..errors import DVInputError
 from ..families import Family, all_families, family_for_class, task_for_pipeline
 from ..memory import precision
-from . import file_checks, single_file, storage
+from . import file_checks, gguf_files, single_file, storage
 from .components import DVVAE, DVModel, DVSchedulerSpec, DVTextEncoder, geometry_from_config
 
 if TYPE_CHECKING:
@@ -565,9 +565,7 @@ def list_text_encoders() -> list[str]:
 def load_text_encoder(name: str, dtype_name: str, input_name: str = "text_encoder", config: str = "") -> DVTextEncoder:
     """A folder's text encoder and tokenizer; a .gguf from text_encoders/ with the tokenizer of `config`."""
     if single_file.is_gguf(name):
-        from . import gguf_files
-
-        return gguf_files.load_text_encoder(name, dtype_name, input_name, config)
+        return _gguf_text_encoder(name, dtype_name, input_name, config)
     path = _resolve("diffusers", name, input_name)
     family = _family_of_folder(path)
     if family is None:
@@ -586,6 +584,51 @@ def load_text_encoder(name: str, dtype_name: str, input_name: str = "text_encode
                                      tok_spec[0], input_name)
     extras = _second_text_encoder(os.path.dirname(path), index, name, sub, dtype_name, input_name,
                                   _precision_family(os.path.dirname(path), family))
+    return DVTextEncoder(host.ManagedModule(module, name), tokenizer, family, name, extras)
+
+
+def _gguf_text_encoder(name: str, dtype_name: str, input_name: str, config: str) -> DVTextEncoder:
+    """A GGUF text encoder (T5/UMT5 as city96 converts them) from models/text_encoders, with the tokenizer and
+    family of the diffusers folder in `config`. transformers dequantizes GGUF weights while loading, so this
+    saves disk and download, not memory: the encoder runs at `dtype` like the folder's own."""
+    gguf_files.need_gguf(input_name)
+    path = _resolve("text_encoders", name, input_name)
+    folders = ", ".join(list_pipeline_folders()) or "none installed"
+    if not config or config == single_file.CONFIG_FROM_HUB:
+        raise DVInputError("config", f"'{name}' is a GGUF text encoder, which brings no tokenizer.",
+                           f"the diffusers folder of the model it belongs to (its tokenizer is used): {folders}.")
+    folder = _resolve("diffusers", config, "config")
+    index_path = os.path.join(folder, "model_index.json")
+    index = read_json(index_path, "config") if os.path.isfile(index_path) else {}
+    family = family_for_class(index.get("_class_name", ""))
+    spec, tok_spec = index.get("text_encoder"), index.get("tokenizer")
+    if family is None or not (isinstance(spec, list) and spec[0] and isinstance(tok_spec, list) and tok_spec[0]):
+        raise DVInputError("config", f"'{config}' is not a diffusers folder of a supported family with a text "
+                           "encoder and tokenizer.", f"one of: {folders}.")
+    cls = _component_class(spec[0], spec[1], "config")
+    dtype = component_dtype(family, precision.role_of("text_encoder", False), dtype_name)
+    # Checked on the metadata first: transformers builds a class from its default config when the file is of
+    # another architecture (a 7B LlamaModel for a T5 file), before it reports the mismatch.
+    found, expected = gguf_files.transformers_model_type(path), getattr(cls.config_class, "model_type", None)
+    if found != expected:
+        raise DVInputError(input_name, f"'{name}' is a GGUF {found or 'of an unknown model'} (architecture "
+                           f"'{gguf_files.architecture(path)}'), but the text encoder of '{config}' is {spec[1]} "
+                           f"({expected}).",
+                           f"a GGUF of {spec[1]}, or the config folder of the model this encoder belongs to "
+                           "(T5/UMT5 GGUFs go with Wan, LTX-Video, Mochi and CogVideoX folders).")
+    try:
+        module = cls.from_pretrained(os.path.dirname(path), gguf_file=os.path.basename(path), dtype=dtype).eval()
+    except Exception as error:  # noqa: BLE001 - transformers' GGUF reader raises many types for a foreign file
+        raise DVInputError(input_name, f"'{name}' (GGUF architecture '{gguf_files.architecture(path)}') could not "
+                           f"be loaded as {spec[1]}, the text encoder of '{config}' ({type(error).__name__}: "
+                           f"{file_checks.plain(str(error))}).",
+                           f"a GGUF of {spec[1]} that transformers can read (T5/UMT5 encoders), or the "
+                           f"folder's own text_encoder.") from error
+    tokenizer = _from_pretrained(_component_class(tok_spec[0], tok_spec[1], "config"),
+                                 os.path.join(folder, "tokenizer"), f"{config}/tokenizer", tok_spec[0], "config")
+    # A second encoder beside the first (HunyuanVideo's CLIP) comes from the folder, as the family needs both.
+    extras = _second_text_encoder(folder, index, f"{config}/text_encoder", "text_encoder", dtype_name, "config",
+                                  family)
     return DVTextEncoder(host.ManagedModule(module, name), tokenizer, family, name, extras)
 
 

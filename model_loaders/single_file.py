@@ -14,6 +14,7 @@ from typing import Any
 
 from ..errors import DVInputError
 from ..families import Family, all_families
+from . import gguf_files
 
 SINGLE_FILE_EXTENSIONS = (".safetensors", ".sft")
 # Tensors only ComfyUI's "fp8_scaled" files carry (per-layer scales beside fp8 weights): diffusers' single-file
@@ -56,8 +57,6 @@ def meta_state_dict(path: str) -> dict[str, Any]:
     from safetensors import safe_open
 
     if is_gguf(path):
-        from . import gguf_files
-
         return {name: torch.empty(shape, device="meta") for name, shape in gguf_files.shapes(path).items()}
 
     with safe_open(path, framework="pt") as f:
@@ -91,8 +90,6 @@ def readers(path: str, role: str, input_name: str) -> list[tuple[Family, str]]:
 
     label = os.path.basename(path)
     if is_gguf(path):
-        from . import gguf_files
-
         gguf_files.check(path, role, input_name)
     meta = read_meta(path, label, input_name)
     scaled = next((key for key in meta if key == "scaled_fp8" or key.endswith(COMFY_SCALED_SUFFIXES)), None)
@@ -118,8 +115,6 @@ def readers(path: str, role: str, input_name: str) -> list[tuple[Family, str]]:
         readable = sorted({fam.label for fam, _ in vaes.values()} | {fam.label for hits in models.values()
                                                                        for fam, _ in hits})
         if is_gguf(path):
-            from . import gguf_files
-
             label = f"{label} (GGUF architecture '{gguf_files.architecture(path)}')"
         raise DVInputError(input_name, f"diffusers cannot tell which {'VAE' if role == 'vae' else 'model'} "
                            f"'{label}' is from its tensors.",
