@@ -234,6 +234,9 @@ class LTXKeyframe:
 # The DV_SAMPLER_OPTIONS keys the LTX nodes of nodes/ltx.py set; any of them runs LTXConditionPipeline.
 CONDITIONS, IMAGE_COND_NOISE, REFINE_LATENT, DENOISE_STRENGTH = (
     "conditions", "image_cond_noise_scale", "latents", "denoise_strength")
+IMAGE_COND_NOISE_DEFAULT = 0.025  # DVLTXCondition's widget default: the diffusers guide's value for 0.9.1+
+# DVLTXRefineLatent's stage-2 noise levels, used as they are: LTX-2's recipe (LTX-Video refines by denoise_strength).
+REFINE_SIGMAS = "refine_sigmas"
 # The pipeline's own minimum: a clip after frame 0 keeps its first 2 latent frames as extra tokens.
 _PREFIX_LATENT_FRAMES = 2
 
@@ -348,6 +351,9 @@ def _sample_with_conditions(model: DVModel, scheduler: DVSchedulerSpec, params: 
     conditions = _checked_keyframes(keyframes, params, temporal, inputs.options)
     latent = inputs.option(REFINE_LATENT, None)
     refine = None if latent is None else _refine_latent(model, params, latent, spatial, temporal)
+    if inputs.option(REFINE_SIGMAS, None):
+        raise DVInputError("options", "DVLTXRefineLatent's sigmas are LTX-2's stage-2 schedule; LTXConditionPipeline "
+                           "refines by denoise_strength.", "empty sigmas on DVLTXRefineLatent with an LTX-Video model.")
 
     dtype, device = model.managed.dtype, model.managed.device
     call_kwargs = _call_embeds(cond, True, device, dtype)
@@ -355,7 +361,7 @@ def _sample_with_conditions(model: DVModel, scheduler: DVSchedulerSpec, params: 
                        num_inference_steps=params.num_inference_steps, guidance_scale=params.guidance_scale,
                        frame_rate=int(inputs.option("frame_rate", 24)),
                        guidance_rescale=float(inputs.option("guidance_rescale", 0.0)),
-                       image_cond_noise_scale=float(inputs.option(IMAGE_COND_NOISE, 0.025)))
+                       image_cond_noise_scale=float(inputs.option(IMAGE_COND_NOISE, IMAGE_COND_NOISE_DEFAULT)))
     if conditions:
         call_kwargs["conditions"] = conditions
     if refine is not None:
@@ -436,6 +442,9 @@ def decode(vae: DVVAE, latent: dict[str, Any], settings: decode_util.DecodeSetti
 UPSAMPLER_FOLDERS = ("latent_upscale_models", "upscale_models")
 UPSAMPLE_PIPELINE = "LTXLatentUpsamplePipeline"
 UPSAMPLER_CLASS = "LTXLatentUpsamplerModel"
+# LTX-2's upscaler (the latent_upsampler subfolder of the Lightricks/LTX-2 folders, or
+# ltx-2-spatial-upscaler-*.safetensors): the same nodes load and run it, each latent with its own family's upscaler.
+LTX2_UPSAMPLE_PIPELINE, LTX2_UPSAMPLER_CLASS = "LTX2LatentUpsamplePipeline", "LTX2LatentUpsamplerModel"
 
 
 @dataclass(eq=False)
@@ -444,6 +453,7 @@ class DVLTXLatentUpsampler:
 
     managed: Any  # host.ManagedModule
     source: str
+    family_id: str = "ltx"  # the family whose latents it upscales ("ltx2": LTX2LatentUpsamplerModel)
 
     @property
     def module(self):
@@ -459,7 +469,9 @@ def _is_upsampler_file(path: str) -> bool:
             keys = set(f.keys())
     except Exception:  # noqa: BLE001 - any unreadable file is simply not a choice
         return False
-    return {"initial_conv.weight", "upsampler.0.weight", "final_conv.weight"} <= keys
+    # LTX-2's upscalers resample space by a rational factor (upsampler.conv) instead of a pixel shuffle conv.
+    return {"initial_conv.weight", "final_conv.weight"} <= keys and bool(
+        {"upsampler.0.weight", "upsampler.conv.weight"} & keys)
 
 
 def list_latent_upsamplers() -> list[str]:
@@ -477,7 +489,12 @@ def list_latent_upsamplers() -> list[str]:
         path = host.resolve_in_folder("diffusers", os.path.join(name, "model_index.json"))
         try:
             with open(path, encoding="utf-8") as f:
-                if json.load(f).get("_class_name") == UPSAMPLE_PIPELINE:
+                if json.load(f).get("_class_name") in (UPSAMPLE_PIPELINE, LTX2_UPSAMPLE_PIPELINE):
+                    names.append(f"diffusers/{name}")
+                    continue
+            # An LTX-2 model folder carries its upscaler beside the pipeline's components.
+            with open(os.path.join(os.path.dirname(path), "latent_upsampler", "config.json"), encoding="utf-8") as f:
+                if json.load(f).get("_class_name") == LTX2_UPSAMPLER_CLASS:
                     names.append(f"diffusers/{name}")
         except (OSError, ValueError, TypeError):
             continue
@@ -487,8 +504,15 @@ def list_latent_upsamplers() -> list[str]:
 def _upsampler_config(tensors: dict[str, Any]) -> dict[str, Any]:
     """LTXLatentUpsamplerModel's config read off its weights (Lightricks' files name the tensors as diffusers
     does: its conversion script loads them unchanged)."""
-    first, up = tensors["initial_conv.weight"], tensors["upsampler.0.weight"]
+    first = tensors["initial_conv.weight"]
     mid = int(first.shape[0])
+    if "upsampler.conv.weight" in tensors:  # LTX-2: a pixel shuffle by num, then a blurred stride (x2: 2 / 1)
+        num = round((int(tensors["upsampler.conv.weight"].shape[0]) // mid) ** 0.5)
+        return {"in_channels": int(first.shape[1]), "mid_channels": mid, "dims": first.ndim - 2,
+                "num_blocks_per_stage": len({k.split(".")[1] for k in tensors if k.startswith("res_blocks.")}),
+                "spatial_upsample": True, "temporal_upsample": False,
+                "rational_spatial_scale": {2: 2.0, 3: 1.5, 4: 4.0}.get(num, float(num))}
+    up = tensors["upsampler.0.weight"]
     factor = int(up.shape[0]) // mid  # 4: space (2x2), 2: time, 8: both
     return {"in_channels": int(first.shape[1]), "mid_channels": mid, "dims": first.ndim - 2,
             "num_blocks_per_stage": len({k.split(".")[1] for k in tensors if k.startswith("res_blocks.")}),
@@ -499,12 +523,16 @@ def load_latent_upsampler(name: str, dtype_name: str, input_name: str = "latent_
     import os
 
     from diffusers.pipelines.ltx.modeling_latent_upsampler import LTXLatentUpsamplerModel
+    from diffusers.pipelines.ltx2.latent_upsampler import LTX2LatentUpsamplerModel
 
     from ..model_loaders.loading import component_dtype, read_json
 
     valid = ("an LTX-Video spatial latent upscaler: ltxv-spatial-upscaler-*.safetensors in models/"
              "latent_upscale_models or models/upscale_models, or the diffusers folder "
-             "Lightricks/ltxv-spatial-upscaler-0.9.7 in models/diffusers.")
+             "Lightricks/ltxv-spatial-upscaler-0.9.7 in models/diffusers; for LTX-2, "
+             "ltx-2-spatial-upscaler-*.safetensors or an LTX-2 diffusers folder (its latent_upsampler).")
+    classes = {UPSAMPLER_CLASS: (LTXLatentUpsamplerModel, "ltx"),
+               LTX2_UPSAMPLER_CLASS: (LTX2LatentUpsamplerModel, "ltx2")}
     kind, _, rest = name.partition("/")
     path = host.resolve_in_folder(kind, rest) if kind in (*UPSAMPLER_FOLDERS, "diffusers") and rest else None
     if path is None:
@@ -515,24 +543,27 @@ def load_latent_upsampler(name: str, dtype_name: str, input_name: str = "latent_
         if os.path.isfile(os.path.join(path, "model_index.json")):
             folder = os.path.join(path, "latent_upsampler")
         config = read_json(os.path.join(folder, "config.json"), input_name) if os.path.isdir(folder) else {}
-        if config.get("_class_name") != UPSAMPLER_CLASS:
-            raise DVInputError(input_name, f"'{name}' holds no {UPSAMPLER_CLASS}.", valid)
-        module = LTXLatentUpsamplerModel.from_pretrained(folder, dtype=dtype)
+        if config.get("_class_name") not in classes:
+            raise DVInputError(input_name, f"'{name}' holds no {UPSAMPLER_CLASS} or {LTX2_UPSAMPLER_CLASS}.", valid)
+        model_class, family_id = classes[config["_class_name"]]
+        module = model_class.from_pretrained(folder, dtype=dtype)
     else:
         from safetensors.torch import load_file
 
         if not path.lower().endswith((".safetensors", ".sft")) or not _is_upsampler_file(path):
             raise DVInputError(input_name, f"'{name}' is not an LTX-Video latent upscaler .safetensors.", valid)
         tensors = load_file(path)
-        module = LTXLatentUpsamplerModel(**_upsampler_config(tensors))
+        rational = "upsampler.conv.weight" in tensors
+        model_class, family_id = classes[LTX2_UPSAMPLER_CLASS if rational else UPSAMPLER_CLASS]
+        module = model_class(**_upsampler_config(tensors))
         try:
             module.load_state_dict(tensors, strict=True)
         except RuntimeError as error:
-            raise DVInputError(input_name, f"'{name}' does not fit LTXLatentUpsamplerModel ({str(error)[:200]}).",
+            raise DVInputError(input_name, f"'{name}' does not fit {model_class.__name__} ({str(error)[:200]}).",
                                valid) from error
         if module.dtype != dtype:
             module = module.to(dtype)
-    return DVLTXLatentUpsampler(host.ManagedModule(module.eval(), name), name)
+    return DVLTXLatentUpsampler(host.ManagedModule(module.eval(), name), name, family_id)
 
 
 def upsample_latent(upsampler: DVLTXLatentUpsampler, vae: DVVAE, latent: dict[str, Any], adain_factor: float,

@@ -22,6 +22,15 @@ from ..samplers import decode as decode_util
 from ..samplers.clip_text import T5_EMBED_KEYS, check_length
 from ..samplers.pipeline import SampleInputs, SampleParams, assemble, denoisers_loaded, run_denoise
 from ..samplers.validate import check_common, check_steps_for_terminal_shift, check_text_width, require_conditioning
+from .ltx import (
+    CONDITIONS,
+    DENOISE_STRENGTH,
+    IMAGE_COND_NOISE,
+    IMAGE_COND_NOISE_DEFAULT,
+    REFINE_LATENT,
+    REFINE_SIGMAS,
+    LTXKeyframe,
+)
 from .spec import Family, FrameRule, LatentGeometry, OptionSpec
 
 # The LATENT key of the sound: the audio latents [B, C, L, mel bins], L following num_frames / frame_rate.
@@ -44,7 +53,8 @@ def _vae_geometry(cfg, default: LatentGeometry) -> LatentGeometry:
 FAMILY = Family(
     id="ltx2",
     label="LTX-2",
-    pipeline_classes={"t2v": "LTX2Pipeline", "i2v": "LTX2ImageToVideoPipeline"},
+    # "condition": keyframes and clips at frame indices (DVLTXCondition chained into DVLTX2Options).
+    pipeline_classes={"t2v": "LTX2Pipeline", "i2v": "LTX2ImageToVideoPipeline", "condition": "LTX2ConditionPipeline"},
     model_classes=("LTX2VideoTransformer3DModel",),
     vae_classes=("AutoencoderKLLTX2Video",),
     text_encoder_classes=("Gemma3ForConditionalGeneration",),
@@ -189,10 +199,121 @@ def _check_inputs(model: DVModel, params: SampleParams, inputs: SampleInputs) ->
     return ("i2v" if inputs.image is not None else "t2v"), cond
 
 
+def parse_sigmas(text: str, input_name: str = "sigmas") -> tuple[float, ...]:
+    """DVLTXRefineLatent's stage-2 noise levels: comma-separated, falling, in (0, 1]."""
+    try:
+        sigmas = tuple(float(p) for p in str(text).replace(";", ",").split(",") if p.strip())
+    except ValueError:
+        sigmas = ()
+    falling = all(b < a for a, b in zip(sigmas, sigmas[1:], strict=False))
+    if not sigmas or not falling or any(not 0 < x <= 1 for x in sigmas):
+        raise DVInputError(input_name, f"'{text}' is not a falling list of noise levels in (0, 1].",
+                           "comma-separated numbers such as the diffusers guide's stage 2 '0.909375, 0.725, "
+                           "0.421875', or empty (denoise_strength).")
+    return sigmas
+
+
+def _keyframes(inputs: SampleInputs, params: SampleParams, temporal: int, crf: int) -> list[Any]:
+    """DVLTXCondition's keyframes and clips as diffusers' LTX2VideoConditions (DVSampler's image first, at frame 0).
+    LTX-2's pipeline takes a latent index: frame_index goes to the latent frame holding it (frame 0 alone, then
+    frames 1-8, 9-16, ...), as ComfyUI's LTX guide nodes round it; the frames go as the 8-bit PIL images the guide
+    loads, which the pipeline fits itself (scale to cover, centre crop), so no size is refused."""
+    from diffusers.pipelines.ltx2.pipeline_ltx2_condition import LTX2VideoCondition
+
+    from ..samplers.image_input import check_frames, to_pil, to_pil_frames
+
+    keyframes = list(inputs.option(CONDITIONS, ()) or ())
+    if not keyframes:
+        return []
+    noise = inputs.option(IMAGE_COND_NOISE, None)
+    if noise is not None and float(noise) != IMAGE_COND_NOISE_DEFAULT:
+        # The widget is LTX-Video's; set to anything else it would be ignored here, so it is refused.
+        raise DVInputError("options", f"DVLTXCondition's image_cond_noise_scale is {noise}, but LTX-2's condition "
+                           "pipeline has no such setting.", f"{IMAGE_COND_NOISE_DEFAULT} (its default, unused "
+                           "by LTX-2) on every DVLTXCondition, or an LTX-Video model.")
+    if inputs.image is not None:
+        keyframes.insert(0, LTXKeyframe(inputs.image, None, 0, 1.0, 0))
+    last = params.num_frames - 1
+    made = []
+    for keyframe in keyframes:
+        if keyframe.frame_index > last:
+            at_least = FAMILY.frame_rule.nearest(keyframe.frame_index + 1)[-1]
+            # The pipeline would skip it with a log line only.
+            raise DVInputError("options", f"{keyframe.named()} in the options: its frame_index "
+                               f"{keyframe.frame_index} is past the last frame ({last}).",
+                               f"a frame_index from 0 to {last}, or num_frames {at_least} or more.")
+        frames = keyframe.image if keyframe.image is not None else keyframe.video
+        check_frames(keyframe.kind, frames)
+        pictures = to_pil(frames) if keyframe.image is not None else to_pil_frames(frames)
+        made.append(LTX2VideoCondition(frames=pictures, index=(keyframe.frame_index + temporal - 1) // temporal,
+                                       strength=keyframe.strength, crf=crf))
+    return made
+
+
+def _refine(model: DVModel, params: SampleParams, inputs: SampleInputs, vae: DVVAE,
+            scheduler: DVSchedulerSpec) -> tuple[dict[str, Any], Any]:
+    """DVLTXRefineLatent's stage 2, as the diffusers guide runs it: the latent (and its sound latents) renoised to
+    the first of the stage-2 sigmas and denoised along them as they are, on the model's scheduler without dynamic
+    shifting or terminal stretch. Typed sigmas are used; else the last denoise_strength share of the schedule
+    DVSampler would run at this size. ({} and the model's scheduler when there is nothing to refine.)"""
+    made = scheduler.create()
+    latent = inputs.option(REFINE_LATENT, None)
+    if latent is None:
+        return {}, made
+    family = latent.get("dv_family")
+    if family not in (None, FAMILY.id):
+        raise DVInputError("options", f"DVLTXRefineLatent's latent was sampled by a {family} model.",
+                           "a latent of DVSampler with this LTX-2 model (then DVLTXUpsampleLatent).")
+    samples, spatial, temporal = latent["samples"], vae.geometry.spatial, vae.geometry.temporal
+    latent_frames = (params.num_frames - 1) // temporal + 1
+    expected = (int(model.module.config.in_channels), latent_frames, params.height // spatial, params.width // spatial)
+    if tuple(samples.shape[1:]) != expected:
+        frames = int(latent.get("dv_num_frames") or (int(samples.shape[2]) - 1) * temporal + 1)
+        raise DVInputError("width", f"the latent to refine is {tuple(samples.shape)}, and DVSampler asks for "
+                           f"{params.width}x{params.height}, {params.num_frames} frames.",
+                           f"width {int(samples.shape[-1]) * spatial}, height {int(samples.shape[-2]) * spatial} and "
+                           f"num_frames {frames} on this DVSampler (the latent's own size).")
+    steps = params.num_inference_steps
+    sigmas = inputs.option(REFINE_SIGMAS, None)
+    if sigmas:
+        if len(sigmas) != steps:
+            raise DVInputError("num_inference_steps", f"DVLTXRefineLatent gives {len(sigmas)} sigmas, one step each, "
+                               f"and DVSampler asks for {steps} steps.", f"num_inference_steps {len(sigmas)}.")
+        # The guide's stage 2: "Change scheduler to use Stage 2 distilled sigmas as is".
+        stage2 = type(made).from_config(made.config, use_dynamic_shifting=False, shift_terminal=None)
+    else:
+        import numpy as np
+        from diffusers.pipelines.ltx2.pipeline_ltx2 import calculate_shift
+
+        strength = float(inputs.option(DENOISE_STRENGTH, 1.0))
+        kept = int(steps * strength)
+        if kept < 1:
+            import math
+
+            raise DVInputError("num_inference_steps", f"denoise_strength {strength} of {steps} steps runs no step.",
+                               f"num_inference_steps of at least {math.ceil(1 / strength)}" if strength > 0 else
+                               "a denoise_strength above 0 on DVLTXRefineLatent.")
+        config = made.config
+        shift = {}
+        if config.get("use_dynamic_shifting"):  # mu as the pipeline computes it for this many video tokens
+            shift["mu"] = calculate_shift(expected[1] * expected[2] * expected[3],
+                                          config.get("base_image_seq_len", 1024), config.get("max_image_seq_len", 4096),
+                                          config.get("base_shift", 0.95), config.get("max_shift", 2.05))
+        made.set_timesteps(sigmas=np.linspace(1.0, 1 / steps, steps), **shift)
+        sigmas = tuple(float(x) for x in made.sigmas[:-1][steps - kept:])
+        stage2 = type(made).from_config(config, use_dynamic_shifting=False, shift_terminal=None, shift=1.0)
+    call = {"latents": samples, "sigmas": list(sigmas), "noise_scale": float(sigmas[0]),
+            "num_inference_steps": len(sigmas)}
+    if latent.get(AUDIO_KEY) is not None:
+        call["audio_latents"] = latent[AUDIO_KEY]
+    return call, stage2
+
+
 def sample(model: DVModel, scheduler: DVSchedulerSpec, params: SampleParams,
            inputs: SampleInputs) -> dict[str, Any]:
     task, cond = _check_inputs(model, params, inputs)
-    check_steps_for_terminal_shift(scheduler, params.num_inference_steps)
+    if not inputs.option(REFINE_SIGMAS, None):  # typed stage-2 sigmas run without the terminal stretch
+        check_steps_for_terminal_shift(scheduler, params.num_inference_steps)
     options = _options(model, inputs)
     dtype, device = model.managed.dtype, model.managed.device
     call_kwargs: dict[str, Any] = {
@@ -202,10 +323,16 @@ def sample(model: DVModel, scheduler: DVSchedulerSpec, params: SampleParams,
     call_kwargs.update(options, height=params.height, width=params.width, num_frames=params.num_frames,
                        num_inference_steps=params.num_inference_steps, guidance_scale=params.guidance_scale)
     vae = inputs.vae
+    conditions = _keyframes(inputs, params, vae.geometry.temporal, image_crf)
+    refine, made_scheduler = _refine(model, params, inputs, vae, scheduler)
+    call_kwargs.update({key: value.to(device) if hasattr(value, "to") else value for key, value in refine.items()})
     connectors, audio_vae = model.companions[CONNECTORS], model.companions[AUDIO_VAE]
     parts = {"transformer": model.module, "connectors": connectors.module, "audio_vae": audio_vae.module,
-             "vae": vae.module, "scheduler": scheduler.create()}
-    if task == "i2v":
+             "vae": vae.module, "scheduler": made_scheduler}
+    if conditions:
+        task = "condition"
+        call_kwargs["conditions"] = conditions
+    elif task == "i2v":
         from ..samplers.image_input import pipeline_image
 
         call_kwargs.update(image=pipeline_image("image", inputs.image, params.height, params.width, inputs.options),
@@ -215,8 +342,10 @@ def sample(model: DVModel, scheduler: DVSchedulerSpec, params: SampleParams,
     shape = ((params.num_frames - 1) // geometry.temporal + 1, params.height // geometry.spatial,
              params.width // geometry.spatial)
 
-    def unpacked(latents):  # the step callback hands over the packed [B, tokens, C] video sequence
-        return pipe._unpack_latents(latents, *shape, pipe.transformer_spatial_patch_size,
+    tokens = shape[0] * shape[1] * shape[2]
+
+    def unpacked(latents):  # the packed [B, tokens, C] video sequence (keyframe tokens appended after it)
+        return pipe._unpack_latents(latents[:, :tokens], *shape, pipe.transformer_spatial_patch_size,
                                     pipe.transformer_temporal_patch_size)
 
     with denoisers_loaded(model, connectors, audio_vae, vae.managed):
@@ -278,3 +407,29 @@ def decode_audio(model: DVModel, latent: dict[str, Any]) -> dict[str, Any]:
         mel = audio_vae.module.decode(audio.to(device=audio_vae.device, dtype=audio_vae.dtype), return_dict=False)[0]
         waveform = vocoder.module(mel.to(device=vocoder.device, dtype=vocoder.dtype))
     return {"waveform": waveform.float().cpu(), "sample_rate": int(vocoder.module.config.output_sampling_rate)}
+
+
+def upsample_latent(upsampler: Any, vae: DVVAE, latent: dict[str, Any], adain_factor: float,
+                    tone_map_compression_ratio: float) -> dict[str, Any]:
+    """DVLTXUpsampleLatent on an LTX-2 latent: LTX2LatentUpsamplePipeline with output_type="latent", as the diffusers
+    guide's two-stage recipe calls it. The LATENT is already in the VAE's own scale, which the upscaler works in
+    (latents_normalized=False); the sound latents pass on unchanged, as the guide hands stage 1's to stage 2."""
+    from diffusers.pipelines.ltx2 import LTX2LatentUpsamplePipeline
+
+    _check_vae(vae)
+    samples = latent["samples"]
+    channels = int(vae.module.config.latent_channels)
+    takes = int(upsampler.module.config.in_channels)
+    if takes != channels:
+        raise DVInputError("latent_upsampler", f"this upscaler works on {takes}-channel latents, and the VAE's "
+                           f"latents have {channels} channels (another VAE's upscaler).",
+                           f"an upscaler made for this VAE ({channels} latent channels: the same LTX-2 release).")
+    if int(samples.shape[1]) != channels:
+        raise DVInputError("samples", f"the latent has {int(samples.shape[1])} channels, the VAE's {channels}.",
+                           "a latent from DVSampler with an LTX-2 model of the same release as the VAE.")
+    host.load_to_device([upsampler.managed, vae.managed])
+    pipe = assemble(LTX2LatentUpsamplePipeline, vae=vae.module, latent_upsampler=upsampler.module)
+    pipe.set_progress_bar_config(disable=True)
+    out = pipe(latents=samples.to(upsampler.managed.device), adain_factor=adain_factor,
+               tone_map_compression_ratio=tone_map_compression_ratio, output_type="latent").frames
+    return {**latent, "samples": out.to(host.intermediate_device())}

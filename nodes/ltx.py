@@ -11,22 +11,27 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import DVInputError, expect_type
-from ..families import ltx
+from ..families import ltx, ltx2
 from ..model_loaders.components import DVVAE, DVSamplerOptions
 from ..samplers.image_input import check_frames
 from .loaders import DTYPE_INPUT
 
 CATEGORY = "DiffusersVideo/ltx"
-OPTIONS_INPUT = ("DV_SAMPLER_OPTIONS", {"tooltip": "Options (DVLTXOptions, DVLTXCondition, ...) to add these to."})
+OPTIONS_INPUT = ("DV_SAMPLER_OPTIONS", {"tooltip": "Options (DVLTXOptions, DVLTX2Options, DVLTXCondition, ...) to "
+                                        "add these to."})
+# The conditions and refining serve LTX-Video 0.9.5+ (LTXConditionPipeline) and LTX-2 (LTX2ConditionPipeline).
+FAMILY_IDS = (ltx.FAMILY.id, ltx2.FAMILY.id)
+LABELS = {ltx.FAMILY.id: ltx.FAMILY.label, ltx2.FAMILY.id: ltx2.FAMILY.label}
 
 
 def _earlier(options: DVSamplerOptions | None) -> dict[str, Any]:
     if options is None:
         return {}
     expect_type("options", options, DVSamplerOptions, "DV_SAMPLER_OPTIONS")
-    if ltx.FAMILY.id not in options.family_ids:
-        raise DVInputError("options", f"these options ({options.source}) are not for {ltx.FAMILY.label}.",
-                           "DVLTXOptions, another DVLTXCondition or DVImageInputOptions, or nothing.")
+    if not set(FAMILY_IDS) & set(options.family_ids):
+        raise DVInputError("options", f"these options ({options.source}) are not for {ltx.FAMILY.label} or "
+                           f"{ltx2.FAMILY.label}.", "DVLTXOptions or DVLTX2Options, another DVLTXCondition or "
+                           "DVImageInputOptions, or nothing.")
     return dict(options.values)
 
 
@@ -36,11 +41,11 @@ def _ltx_latent(samples: Any, input_name: str = "samples") -> None:
     if not isinstance(samples, dict) or not isinstance(samples.get("samples"), torch.Tensor) or \
             samples["samples"].ndim != 5:
         raise DVInputError(input_name, "expected a video LATENT with samples [B, C, F, H, W].",
-                           "the LATENT of DVSampler with an LTX-Video model (or DVLTXUpsampleLatent's).")
+                           "the LATENT of DVSampler with an LTX-Video or LTX-2 model (or DVLTXUpsampleLatent's).")
     family = samples.get("dv_family")
-    if family is not None and family != ltx.FAMILY.id:
+    if family is not None and family not in FAMILY_IDS:
         raise DVInputError(input_name, f"this latent was sampled by a {family} model.",
-                           "a latent of DVSampler with an LTX-Video model.")
+                           "a latent of DVSampler with an LTX-Video or LTX-2 model.")
     if not torch.isfinite(samples["samples"]).all():
         raise DVInputError(input_name, "the latent has NaN or infinite values.", "a latent sampled without overflow.")
 
@@ -52,7 +57,9 @@ class DVLTXCondition:
         "Puts an image (a keyframe) or a clip at a frame of the LTX-Video video, with a strength: diffusers' "
         "LTXVideoCondition for LTXConditionPipeline (trained from LTX-Video 0.9.5). Chain several (first frame, "
         "middle, last frame, ...) through their options sockets, then into DVLTXOptions or DVSampler; the VAE "
-        "must be wired into DVSampler. Images are fitted to the video's size as DVSampler's image is."
+        "must be wired into DVSampler. Images are fitted to the video's size as DVSampler's image is. With an "
+        "LTX-2 model (chain into DVLTX2Options) it runs LTX2ConditionPipeline: a condition goes to the 8-frame "
+        "latent frame holding frame_index, and the pipeline fits any size by scaling and centre-cropping."
     )
     FUNCTION = "build"
     RETURN_TYPES = ("DV_SAMPLER_OPTIONS",)
@@ -69,10 +76,10 @@ class DVLTXCondition:
                 "strength": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 1.0, "step": 0.01,
                                        "tooltip": "1 holds the video to the condition; lower lets it drift."}),
                 "image_cond_noise_scale": ("FLOAT", {
-                    "default": 0.025, "min": 0.0, "max": 1.0, "step": 0.005,
+                    "default": ltx.IMAGE_COND_NOISE_DEFAULT, "min": 0.0, "max": 1.0, "step": 0.005,
                     "tooltip": "Noise added to the fully held conditions each step, for smoother motion (the "
                     "diffusers guide: 0.025 for 0.9.1+, 0 in its two-stage example). One value for the run: "
-                    "chained conditions must agree."}),
+                    "chained conditions must agree. LTX-Video only: LTX-2's pipeline has none (leave the default)."}),
             },
             "optional": {
                 "image": ("IMAGE", {"tooltip": "A keyframe (one image)."}),
@@ -103,7 +110,7 @@ class DVLTXCondition:
                                f"{earlier[ltx.IMAGE_COND_NOISE]} here too.")
         keyframe = ltx.LTXKeyframe(image, video, int(frame_index), float(strength), len(before) + 1)
         values = {ltx.CONDITIONS: (*before, keyframe), ltx.IMAGE_COND_NOISE: float(image_cond_noise_scale)}
-        made = DVSamplerOptions((ltx.FAMILY.id,), tuple(values.items()), "DVLTXCondition")
+        made = DVSamplerOptions(FAMILY_IDS, tuple(values.items()), "DVLTXCondition")
         return (made.merged_with(options),)
 
 
@@ -114,7 +121,10 @@ class DVLTXRefineLatent:
         "The second stage of LTX-Video's two-stage recipe: DVSampler starts from this latent (usually "
         "DVLTXUpsampleLatent's) with noise for denoise_strength of its steps, through LTXConditionPipeline. "
         "DVSampler's width, height and num_frames must be the latent's (twice the first stage's size after "
-        "the 2x upscaler). Wire into DVSampler's options (with DVLTXOptions and conditions chained in)."
+        "the 2x upscaler). Wire into DVSampler's options (with DVLTXOptions and conditions chained in). With an "
+        "LTX-2 model the latent's sound is refined with it, as the LTX-2 guide's stage 2: renoised to the first "
+        "stage-2 sigma and denoised along them (typed sigmas, or the last denoise_strength share of DVSampler's "
+        "schedule) through LTX2Pipeline, or LTX2ConditionPipeline with conditions chained in."
     )
     FUNCTION = "build"
     RETURN_TYPES = ("DV_SAMPLER_OPTIONS",)
@@ -131,14 +141,23 @@ class DVLTXRefineLatent:
                     "tooltip": "Share of DVSampler's steps that run (the guide: 0.4 of 10 steps); more changes "
                     "more."}),
             },
-            "optional": {"options": OPTIONS_INPUT},
+            "optional": {
+                "options": OPTIONS_INPUT,
+                "sigmas": ("STRING", {"default": "", "tooltip": "LTX-2: the stage-2 noise levels, used as they are "
+                                      "(the diffusers guide's 0.909375, 0.725, 0.421875 with the distilled LoRA; "
+                                      "DVSampler's num_inference_steps must count them). Empty: the last "
+                                      "denoise_strength share of DVSampler's schedule. LTX-Video: leave empty."}),
+            },
         }
 
-    def build(self, samples: dict, denoise_strength: float, options: DVSamplerOptions | None = None):
+    def build(self, samples: dict, denoise_strength: float, options: DVSamplerOptions | None = None,
+              sigmas: str = ""):
         _ltx_latent(samples)
         _earlier(options)
-        values = ((ltx.REFINE_LATENT, samples), (ltx.DENOISE_STRENGTH, float(denoise_strength)))
-        return (DVSamplerOptions((ltx.FAMILY.id,), values, "DVLTXRefineLatent").merged_with(options),)
+        values = [(ltx.REFINE_LATENT, samples), (ltx.DENOISE_STRENGTH, float(denoise_strength))]
+        if str(sigmas).strip():
+            values.append((ltx.REFINE_SIGMAS, ltx2.parse_sigmas(sigmas)))
+        return (DVSamplerOptions(FAMILY_IDS, tuple(values), "DVLTXRefineLatent").merged_with(options),)
 
 
 class DVLTXLatentUpsamplerLoader:
@@ -148,7 +167,8 @@ class DVLTXLatentUpsamplerLoader:
         "Loads LTX-Video's spatial latent upscaler (0.9.7/0.9.8, 2x width and height): "
         "ltxv-spatial-upscaler-*.safetensors from models/latent_upscale_models or models/upscale_models (where "
         "ComfyUI's LTX nodes keep it), or the diffusers folder Lightricks/ltxv-spatial-upscaler-0.9.7 in "
-        "models/diffusers."
+        "models/diffusers. LTX-2's upscaler: ltx-2-spatial-upscaler-*.safetensors in the same folders, or an "
+        "LTX-2 diffusers folder (its latent_upsampler subfolder)."
     )
     FUNCTION = "load"
     RETURN_TYPES = ("DV_LTX_LATENT_UPSAMPLER",)
@@ -175,7 +195,8 @@ class DVLTXUpsampleLatent:
     DESCRIPTION = (
         "Upscales an LTX-Video latent with the latent upscaler (LTXLatentUpsamplePipeline, output_type latent), "
         "without decoding: the middle of the two-stage recipe. Then DVLTXRefineLatent -> DVSampler at the new "
-        "size refines it, or DVVAEDecode decodes it as it is."
+        "size refines it, or DVVAEDecode decodes it as it is. An LTX-2 latent goes through LTX-2's upscaler "
+        "(LTX2LatentUpsamplePipeline); its sound latents pass on unchanged, as in the diffusers guide."
     )
     FUNCTION = "upsample"
     RETURN_TYPES = ("LATENT",)
@@ -186,7 +207,7 @@ class DVLTXUpsampleLatent:
     def INPUT_TYPES(cls):  # noqa: N802 - ComfyUI's name
         return {
             "required": {
-                "samples": ("LATENT", {"tooltip": "From DVSampler with an LTX-Video model."}),
+                "samples": ("LATENT", {"tooltip": "From DVSampler with an LTX-Video or LTX-2 model."}),
                 "latent_upsampler": ("DV_LTX_LATENT_UPSAMPLER", {"tooltip": "From DVLTXLatentUpsamplerLoader."}),
                 "vae": ("DV_VAE", {"tooltip": "The model's VAE: its latent statistics frame the upscale."}),
                 "adain_factor": ("FLOAT", {"default": 0.0, "min": 0.0, "max": 1.0, "step": 0.05,
@@ -203,9 +224,18 @@ class DVLTXUpsampleLatent:
         _ltx_latent(samples)
         expect_type("latent_upsampler", latent_upsampler, ltx.DVLTXLatentUpsampler, "a DV_LTX_LATENT_UPSAMPLER")
         expect_type("vae", vae, DVVAE, "a DV_VAE")
-        if vae.family.id != ltx.FAMILY.id:
-            raise DVInputError("vae", f"this is a {vae.family.label} VAE.", "the LTX-Video VAE of the model.")
-        return (ltx.upsample_latent(latent_upsampler, vae, samples, adain_factor, tone_map_compression_ratio),)
+        family = samples.get("dv_family") or ltx.FAMILY.id
+        label = LABELS[family]
+        if latent_upsampler.family_id != family:
+            raise DVInputError("latent_upsampler", f"this is an {LABELS[latent_upsampler.family_id]} latent upscaler, "
+                               f"and the latent was sampled by an {label} model.",
+                               f"the {label} latent upscaler ("
+                               + ("the latent_upsampler of the LTX-2 folder or ltx-2-spatial-upscaler-*.safetensors)"
+                                  if family == ltx2.FAMILY.id else "ltxv-spatial-upscaler-*.safetensors)"))
+        if vae.family.id != family:
+            raise DVInputError("vae", f"this is a {vae.family.label} VAE.", f"the {label} VAE of the model.")
+        module = ltx2 if family == ltx2.FAMILY.id else ltx
+        return (module.upsample_latent(latent_upsampler, vae, samples, adain_factor, tone_map_compression_ratio),)
 
 
 NODES = [DVLTXCondition, DVLTXRefineLatent, DVLTXLatentUpsamplerLoader, DVLTXUpsampleLatent]

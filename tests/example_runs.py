@@ -44,6 +44,9 @@ TINY_RUNS = {
     # 17 frames at 24 fps: long enough that the sound (whole latent steps of 40 ms) ends within a frame of the video.
     "ltx2_text_to_video": ("ltx2", {"num_inference_steps": 2, "width": 64, "height": 64, "num_frames": 17}),
     "ltx2_image_to_video": ("ltx2_i2v", {"num_inference_steps": 2, "width": 64, "height": 64, "num_frames": 17}),
+    "ltx2_condition": ("ltx2", {"num_inference_steps": 2, "width": 64, "height": 64, "num_frames": 17}),
+    # The refine stage's size (twice the first stage's, set in NODE_INPUTS); 3 steps x 0.4 runs one.
+    "ltx2_two_stage": ("ltx2", {"num_inference_steps": 3, "width": 128, "height": 128, "num_frames": 9}),
     "sana_video_text_to_video": ("sana_video", {"num_inference_steps": 2, "width": 64, "height": 32,
                                                 "num_frames": 9}),
     "sana_video_image_to_video": ("sana_video_i2v", {"num_inference_steps": 2, "width": 64, "height": 32,
@@ -118,6 +121,8 @@ NODE_INPUTS = {
     # STG in the tiny transformer's last block (the example's 28 is the released 48-block model's).
     "ltx2_text_to_video": {"DVLTX2Options": {"spatio_temporal_guidance_blocks": "1"}},
     "ltx2_image_to_video": {"DVLTX2Options": {"spatio_temporal_guidance_blocks": "1"}},
+    "ltx2_condition": {"DVLTX2Options": {"spatio_temporal_guidance_blocks": "1"}, "9": {"frame_index": 16}},
+    "ltx2_two_stage": {"DVLTX2Options": {"spatio_temporal_guidance_blocks": "1"}, "3": {"width": 64, "height": 64}},
     "ltx_two_stage_upsample": {"3": {"width": 64, "height": 32}},
     "skyreels_v2_long_video": {"DVSkyReelsV2Options": {"base_num_frames": 13, "overlap_history": 5}},
     "skyreels_v2_video_extension": {"DVSkyReelsV2Options": {"base_num_frames": 9, "overlap_history": 5}},
@@ -161,6 +166,9 @@ def tiny_prompt(name: str, models_dir: str, input_dir: str) -> tuple[dict, dict]
             node["inputs"]["controlnet"] = f"tiny-{kind}"
         elif node["class_type"] in ("DVModelLoader", "DVVAELoader", "DVTextEncoderLoader"):
             component_loader(node, family, models_dir)
+        elif node["class_type"] == "DVLTXLatentUpsamplerLoader" and family.startswith("ltx2"):
+            install_into_models_dir(models_dir, "ltx2_upsampler", "tiny-ltx2-upsampler", "latent_upscale_models")
+            node["inputs"]["latent_upsampler"] = "latent_upscale_models/tiny-ltx2-upsampler"
         elif node["class_type"] == "DVLTXLatentUpsamplerLoader":
             install_into_models_dir(models_dir, "ltx_upsampler", "tiny-ltx-upsampler")
             node["inputs"]["latent_upsampler"] = "diffusers/tiny-ltx-upsampler"

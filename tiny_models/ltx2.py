@@ -141,5 +141,22 @@ def build_ltx2_i2v(dest: str) -> str:
     return dest
 
 
+def tiny_latent_upsampler(in_channels: int = 4, seed: int = 0):
+    """A tiny LTX2LatentUpsamplerModel after diffusers' test_ltx2_condition.py get_dummy_upsample_component (the
+    release's rational x2 resampler; mid_channels 32 for its 32-group GroupNorms)."""
+    import torch
+    from diffusers.pipelines.ltx2.latent_upsampler import LTX2LatentUpsamplerModel
+
+    torch.manual_seed(seed)
+    return LTX2LatentUpsamplerModel(in_channels=in_channels, mid_channels=32, num_blocks_per_stage=1).eval()
+
+
+def build_ltx2_upsampler(dest: str) -> str:
+    """The tiny LTX-2 model's latent upscaler as a model folder (config.json + weights), as the latent_upsampler
+    subfolder of Lightricks/LTX-2 is laid out."""
+    tiny_latent_upsampler().save_pretrained(dest, safe_serialization=True)
+    return dest
+
+
 # The tiny models this module builds, for cache.tiny_model_path: name -> builder function.
-TINY_MODELS = {"ltx2": "build_ltx2", "ltx2_i2v": "build_ltx2_i2v"}
+TINY_MODELS = {"ltx2": "build_ltx2", "ltx2_i2v": "build_ltx2_i2v", "ltx2_upsampler": "build_ltx2_upsampler"}
