@@ -460,15 +460,14 @@ def _standalone_models_dir() -> str:
 
 
 if IN_COMFY:
-    # Add our motion-adapter folder without clobbering an extra_model_paths.yaml entry of the same name.
-    _default = os.path.join(_folder_paths.models_dir, "animatediff_models")
-    if "animatediff_models" in _folder_paths.folder_names_and_paths:
-        _folder_paths.add_model_folder_path("animatediff_models", _default)
-    else:
-        _folder_paths.folder_names_and_paths["animatediff_models"] = (
-            [_default],
-            set(_folder_paths.supported_pt_extensions),
-        )
+    # Our motion-adapter folder, and the latent upscaler folder ComfyUI has only since 0.33 (so LTX upscalers sit
+    # in the same place on older releases), added without clobbering an extra_model_paths.yaml entry of the name.
+    for _kind in ("animatediff_models", "latent_upscale_models"):
+        _default = os.path.join(_folder_paths.models_dir, _kind)
+        if _kind in _folder_paths.folder_names_and_paths:
+            _folder_paths.add_model_folder_path(_kind, _default)
+        else:
+            _folder_paths.folder_names_and_paths[_kind] = ([_default], set(_folder_paths.supported_pt_extensions))
 
 
 def folder_paths_for(kind: str) -> list[str]:

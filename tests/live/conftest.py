@@ -123,6 +123,7 @@ def _write_extra_model_paths(path: Path, models: Path, custom_nodes: Path) -> No
         "  diffusion_models: diffusion_models/\n"
         "  text_encoders: text_encoders/\n"
         "  vae: vae/\n"
+        "  latent_upscale_models: latent_upscale_models/\n"
         f"  custom_nodes: {json.dumps(str(custom_nodes))}\n",
         encoding="utf-8",
     )
