@@ -67,6 +67,11 @@ FRAME_RULE = ChunkFrameRule(multiple=32, offset=1, minimum=33)
 FAMILY = Family(
     id="helios",
     label="Helios",
+    # Checked on 2 gloo ranks with the tiny model: the plan names the released 40 blocks one by one ("'2' is not a
+    # submodule of 'ModuleList'" at another depth), and with that mended each chunk's sequence (its tokens and the
+    # compressed history's) failed to split ("must be divisible by mesh size"): not proven, so refused.
+    context_parallel_refusal="diffusers 0.42.1's Helios plan names its 40 released blocks one by one and its "
+    "chunks carry history tokens the ranks do not share evenly (a split run failed on 2 ranks here)",
     pipeline_classes={"t2v": "HeliosPipeline"},
     model_classes=("HeliosTransformer3DModel",),
     vae_classes=("AutoencoderKLWan",),

@@ -64,6 +64,10 @@ FAMILY = Family(
     geometry=LatentGeometry(spatial=32, temporal=8, channels=128, scaling_factor=1.0),
     vae_geometry=_vae_geometry,
     order=26,
+    # Checked on 2 gloo ranks with the tiny model: "The size of tensor a (2) must match the size of tensor b (4) at
+    # non-singleton dimension 4", as LTX-Video's.
+    context_parallel_refusal="diffusers' Ulysses attention fails on LTX-2's text attention mask (the mask keeps "
+    "every head while each rank holds a share of them), with diffusers 0.42.1",
     # ComfyUI's LTX-2 format (0.33+); before it, LTX-Video's, which reads the same 128 video channels.
     comfy_latent_format="LTXAV|LTXV",
     flow_matching=True,

@@ -35,8 +35,8 @@ class DVParallel:
         "Spreads each video's denoising over several GPUs of this machine with diffusers' context parallelism: "
         "the server and degree-1 worker processes (started on first use, kept for later prompts) each hold the "
         "model and attend over 1/degree of the video's tokens. Frames equal a single-device run. Families whose "
-        "transformer has a context-parallel plan (Wan2.1/2.2 here). On a machine without GPUs the ranks are CPU "
-        "processes (for testing). The first run loads the model in every worker."
+        "transformer has a context-parallel plan that works (Wan2.1/2.2, ChronoEdit, Lucy Edit). On a machine "
+        "without GPUs the ranks are CPU processes (for testing). The first run loads the model in every worker."
     )
     FUNCTION = "apply"
     RETURN_TYPES = ("DV_MODEL",)

@@ -121,8 +121,9 @@ def render() -> str:
         "`--parallel auto` takes Ulysses when the degree divides the attention heads, else ring (CUDA only: ring "
         "merges partial attentions by their log-sum-exp, which no CPU attention kernel returns; untested here). "
         "`--degree` is the ranks per video (default: all). Refused before any weight loads, naming DVSampler's "
-        "node: a family without a plan (only Wan2.1/2.2 here; LTX-Video's plan fails on its text mask in "
-        "diffusers 0.42.1), a degree above the ranks, heads or tokens the degree does not divide, ring on CPU.",
+        "node: a family without a plan or whose plan fails (split here: Wan2.1/2.2, ChronoEdit and Lucy Edit; "
+        "refused: LTX-Video and LTX-2, whose text mask breaks diffusers 0.42.1's Ulysses attention, and Helios), "
+        "a degree above the ranks, heads or tokens the degree does not divide, ring on CPU.",
         "",
         f"## What it costs: {RELEASE}, {s.tokens:,} tokens",
         "",

@@ -225,6 +225,51 @@ def test_ltx_is_refused_with_the_cause(tiny_models_dir, tmp_path):
     assert "text attention mask" in message and "LTX-Video" not in message.split("Valid:")[1]
 
 
+@pytest.mark.parametrize("tiny, family, size", [("ltx2", "LTX-2", (64, 64, 9)), ("helios", "Helios", (32, 32, 33))])
+def test_plans_that_fail_here_are_refused_with_the_cause(tiny_models_dir, tmp_path, tiny, family, size):
+    """LTX-2 and Helios declare plans, but a split run failed on 2 gloo ranks (LTX-2: the text mask, as
+    LTX-Video's; Helios: its plan names the released 40 blocks, its chunks' history tokens did not split):
+    refused by name before loading, never a crash; the families that do split are named instead."""
+    from diffusers_video.tiny_models.cache import install_into_models_dir
+
+    install_into_models_dir(tiny_models_dir, tiny, f"tiny-{tiny}")
+    with pytest.raises(DVInputError) as info:
+        precheck.check_prompt(_write_prompt(tmp_path, f"tiny-{tiny}", *size), GLOO2)
+    message = str(info.value)
+    assert message.startswith(f"DVSampler (node 3): input 'parallel': {family} cannot run split over ranks"), message
+    valid = message.split("Valid:")[1]
+    assert family not in valid and "ChronoEdit" in valid and "Wan" in valid, message
+
+
+def test_chronoedit_splits_over_two_ranks_as_one_process(tiny_models_dir, tmp_path):
+    """ChronoEdit's plan (Wan's) splits as Wan's does: its example's latent on 2 torchrun ranks equals one
+    process's."""
+    from example_runs import tiny_prompt
+
+    prompt, _ = tiny_prompt("chronoedit_image_edit", tiny_models_dir, str(tmp_path / "input"))
+    for node_id in [k for k, node in prompt.items() if node["class_type"] in ("DVVideoCombine", "DVVAEDecode")]:
+        del prompt[node_id]
+    prompt["99"] = {"class_type": "DVSaveLatent", "inputs": {"samples": ["3", 0], "filename_prefix": "par/latent"}}
+    path = tmp_path / "chronoedit.json"
+    path.write_text(json.dumps(prompt))
+    one = tmp_path / "one"
+    done = subprocess.run([sys.executable, "-m", "diffusers_video.runner", "run", str(path), "--in-process",
+                           "--output-dir", str(one), "--models-dir", tiny_models_dir, "--input-dir",
+                           str(tmp_path / "input")], capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "DV_PROGRESS": "0"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    torchrun = shutil.which("torchrun", path=os.path.dirname(sys.executable)) or "torchrun"
+    two = tmp_path / "two"
+    done = subprocess.run([torchrun, "--nproc-per-node", "2", "--master-port", str(_free_port()),
+                           shutil.which("dv-run", path=os.path.dirname(sys.executable)) or "dv-run", "run", str(path),
+                           "--parallel", "ulysses", "--output-dir", str(two), "--models-dir", tiny_models_dir,
+                           "--input-dir", str(tmp_path / "input")], capture_output=True, text=True, timeout=900,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    diff = (_latent(two) - _latent(one)).abs().max().item()
+    assert diff <= 1e-5, diff
+
+
 def test_a_sequence_the_ranks_cannot_share(wan_models, tmp_path):
     three = group.Ranks(0, 3, 0, "gloo", "ulysses", 3)
     with pytest.raises(DVInputError) as info:  # 36 tokens over 3 ranks would do; 2 heads over 3 would not
